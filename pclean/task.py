@@ -1,0 +1,89 @@
+"""pclean(): tclean's parameters in, tclean's cube and summary dict out, computed in parallel."""
+from __future__ import annotations
+
+import os
+import time
+
+from pclean import casaenv, cluster, params, schema
+from pclean.params import ParameterError
+
+
+def pclean(*args, **kwargs) -> dict:
+    p = schema.bind(args, kwargs)
+    return run_params(p)
+
+
+pclean.__signature__ = schema.signature()
+pclean.__doc__ = schema.docstring()
+
+
+def run_params(raw: dict) -> dict:
+    timings = {}
+    t_start = time.time()
+    p = params.normalize(raw)
+    if not params.is_cube(p):
+        casaenv.log(f"pclean: specmode={p['specmode']!r} is not a cube; running serial tclean")
+        from casatasks import tclean
+
+        return tclean(**{k: p[k] for k in (q.name for q in schema.tclean_params())})
+
+    # plan before any worker starts; with an existing client/scheduler and no nworkers given,
+    # the number of workers is known only once connected (no worker is started by us then)
+    planned = p["nworkers"]
+    if planned is None and p["cluster"] in (None, "local"):
+        planned = os.cpu_count() or 1
+    if planned is None and p["cluster"] == "slurm":
+        planned = 1
+    plan = params.make_plan(p, planned) if planned else None
+    with cluster.connect(p["cluster"], p["nworkers"], p["worker_memory"],
+                         p["cluster_options"]) as client:
+        workers = cluster.worker_addresses(client, p["nworkers"])
+        if plan is None:
+            plan = params.make_plan(p, len(workers))
+        timings["planning"] = time.time() - t_start
+        params.prepare_workroot(plan)
+        failed = True
+        try:
+            t0 = time.time()
+            params.add_shared_weight_density(plan)
+            timings["planning"] += time.time() - t0
+            from pclean import driver
+
+            summary = driver.run(plan, client, workers, timings)
+            t0 = time.time()
+            from pclean import gather
+
+            written = gather.gather([c.imagename for c in plan.chunks], plan.imagename,
+                                    params.PRODUCTS, p["gather"])
+            timings["gather"] = time.time() - t0
+            failed = False
+        finally:
+            if failed and not p["keep_chunks"]:
+                casaenv.log(f"pclean failed; chunk images and CASA logs kept in {plan.workroot}",
+                            "SEVERE")
+            elif not p["keep_chunks"]:
+                params.cleanup_workroot(plan)
+    if p["fitsout"]:
+        from pclean import fitsio
+
+        for path in written:
+            fitsio.export(path, path + ".fits")
+    if int(p["niter"]) == 0:
+        summary = _residual_summary(plan)
+    timings["total"] = time.time() - t_start
+    summary["pclean"] = {"timings": timings, "nchunks": len(plan.chunks),
+                         "nworkers": len(workers), "nchan": plan.grid.nchan,
+                         "fracbw": plan.fracbw, "products": written}
+    casaenv.log("pclean timings: " + ", ".join(f"{k}={v:.2f}s" for k, v in timings.items()
+                                               if isinstance(v, float)))
+    return summary
+
+
+def _residual_summary(plan) -> dict:
+    """niter=0: tclean builds its return dict from the residual image (ImagingDict)."""
+    from casatasks.private.imagerhelpers.imager_return_dict import ImagingDict
+
+    return ImagingDict().construct_residual_dict(plan.imager)
+
+
+__all__ = ["pclean", "ParameterError"]

@@ -1,0 +1,172 @@
+"""What runs on a Dask worker: one sub-cube (chunk) in, CASA image products out.
+
+A :class:`ChunkImager` is created as a Dask actor and holds a chunk's casatools synthesisimager,
+synthesisnormalizer and synthesisdeconvolver across major/minor cycles, exactly as serial tclean
+(casatasks' PySynthesisImager) drives one imager for the whole cube. It owns no iteration
+control: the coordinator sends the cube-wide minor-cycle controls and merges what comes back.
+
+All its state that matters lives on disk in the chunk's directory (psf, residual, model,
+weight-density image), so a chunk lost with its worker can be rebuilt from the same
+:class:`ChunkSpec` with ``rebuild=True`` (no PSF recomputation; residual from the model).
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pclean import casaenv
+
+
+@dataclass
+class ChunkSpec:
+    """Everything a worker needs for its chunk: full-cube values are computed by params."""
+
+    index: int
+    first: int  # first full-cube channel of this chunk
+    nchan: int
+    workdir: str
+    selpars: dict
+    impars: dict
+    gridpars: dict
+    normpars: dict
+    weightpars: dict
+    decpars: dict
+    expected_freqs_hz: np.ndarray
+    deconvolve: bool  # niter > 0 or restoration
+    fracbw: float | None = None  # full-cube fracBW for briggsbwtaper
+    weight_density: str | None = None  # shared density image when perchanweightdensity=False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def imagename(self) -> str:
+        return self.impars["imagename"]
+
+    @property
+    def logfile(self) -> str:
+        return os.path.join(self.workdir, "casa.log")
+
+
+class ChunkImager:
+    """One chunk's CASA imaging tools, driven by the coordinator (a Dask actor)."""
+
+    def __init__(self, spec: ChunkSpec, rebuild: bool = False):
+        casaenv.init_worker(spec.logfile)
+        self.spec = spec
+        ct = casaenv.tools()
+        os.makedirs(spec.workdir, exist_ok=True)
+        self.si = ct.synthesisimager()
+        for key in sorted(spec.selpars):
+            self.si.selectdata(spec.selpars[key])
+        self.si.defineimage(spec.impars, spec.gridpars)
+        from pclean import spectral
+
+        spectral.verify_chunk(self.si.getcsys()["coordsys"], spec.nchan, spec.expected_freqs_hz)
+        self.si.normalizerinfo(spec.normpars)
+        self.pn = ct.synthesisnormalizer()
+        self.pn.setupnormalizer(normpars=spec.normpars)
+        self._set_weighting()
+        self.sd = None
+        if spec.deconvolve:
+            self.sd = ct.synthesisdeconvolver()
+            self.sd.setupdeconvolution(decpars=spec.decpars)
+        self.fracbw_substitutions = None
+
+    # -- weighting -------------------------------------------------------------------------
+    def _set_weighting(self):
+        spec = self.spec
+        weightpars = dict(spec.weightpars)
+        if spec.fracbw is not None:
+            from pclean import fracbw
+
+            if "fracbw" in inspect.signature(self.si.setweighting).parameters:
+                weightpars["fracbw"] = spec.fracbw  # a casatools rebuilt with patches/
+            else:
+                fracbw.set_value(spec.fracbw)  # stock wheel: the shim substitutes it
+        self.si.setweighting(**weightpars)
+        if spec.weight_density:
+            # perchanweightdensity=False: one density for the whole cube, made by the coordinator
+            self.si.setweightdensity(spec.weight_density)
+
+    # -- imaging steps (tclean's order) ----------------------------------------------------
+    def make_psf(self) -> dict:
+        from pclean import fracbw
+
+        before = fracbw.substitutions() if self.spec.fracbw is not None else 0
+        self.si.makepsf()
+        if self.sd is not None:
+            self.sd.checkrestoringbeam()
+        if self.spec.fracbw is not None:
+            self.fracbw_substitutions = fracbw.check_applied(before, self.spec.fracbw,
+                                                            self.si.setweighting)
+        return {"beams": self.beams("psf")}
+
+    def make_pb(self) -> None:
+        # the standard gridder makes the cube's pb with the psf; the normalizer scales it
+        if not ("stand" in self.spec.gridpars["gridder"]):
+            self.si.makepb()
+        self.pn.normalizeprimarybeam()
+
+    def major_cycle(self, controls: dict) -> None:
+        self.si.executemajorcycle(controls=controls)
+
+    def init_minor(self) -> dict:
+        return self.sd.initminorcycle()
+
+    def setup_mask(self) -> bool:
+        return bool(self.sd.setupmask())
+
+    def minor_cycle(self, controls: dict) -> dict:
+        return self.sd.executeminorcycle(iterbotrecord=controls)
+
+    def restore(self, restoringbeam=None, pbcor: bool = False) -> None:
+        sd = self.sd
+        if restoringbeam is not None:
+            # a cube-wide beam (restoringbeam='common') computed by the coordinator
+            sd.done()
+            decpars = dict(self.spec.decpars, restoringbeam=restoringbeam)
+            sd = self.sd = casaenv.tools().synthesisdeconvolver()
+            sd.setupdeconvolution(decpars=decpars)
+        sd.restore()
+        if pbcor:
+            sd.pbcor()
+
+    def beams(self, product: str) -> list:
+        """Per-plane restoring beams of one product, [[bmaj", bmin", pa_deg], ...] by channel."""
+        ia = casaenv.tools().image()
+        ia.open(f"{self.spec.imagename}.{product}")
+        try:
+            info = ia.restoringbeam()
+        finally:
+            ia.close()
+        return beams_from_info(info)
+
+    def status(self) -> dict:
+        return {"pid": os.getpid(), "fracbw_substitutions": self.fracbw_substitutions}
+
+    def close(self) -> None:
+        for tool in (self.sd, self.pn, self.si):
+            if tool is not None:
+                tool.done()
+        self.sd = self.pn = self.si = None
+        # casatools keeps table locks until the tools are gone; nothing else to release
+
+
+def beams_from_info(info: dict) -> list:
+    """Flatten ia.restoringbeam() into [[bmaj_arcsec, bmin_arcsec, pa_deg]] per channel."""
+    qa = casaenv.tools().quanta()
+
+    def one(b):
+        return [qa.convert(b["major"], "arcsec")["value"], qa.convert(b["minor"], "arcsec")["value"],
+                qa.convert(b["positionangle"], "deg")["value"]]
+
+    if not info:
+        return []
+    if "beams" not in info:
+        return [one(info)]
+    out = []
+    for c in range(len(info["beams"])):
+        out.append(one(info["beams"][f"*{c}"]["*0"]))
+    return out
