@@ -18,7 +18,7 @@ class ChunkSet:
     """The chunk actors of one run, called together."""
 
     def __init__(self, client, specs, workers: list[str]):
-        placement = chunking.assign([(s.first, s.nchan) for s in specs], len(workers))
+        placement = chunking.assign([(s.img_first, s.img_nchan) for s in specs], len(workers))
         futures = [None] * len(specs)
         for w, chunk_ids in enumerate(placement):
             for i in chunk_ids:
@@ -40,7 +40,7 @@ class ChunkSet:
             except Exception as exc:
                 raise RuntimeError(f"chunk {spec.index} (channels {spec.first}-"
                                    f"{spec.first + spec.nchan - 1}) failed in {method}: {exc}"
-                                   f" -- see {spec.logfile}") from exc
+                                   f" -- CASA logs in {spec.logdir}") from exc
         return results
 
     def close(self) -> None:
@@ -93,8 +93,8 @@ def _cycles(plan, chunks: ChunkSet) -> dict:
     summary = {}
     control = None
     if niter > 0:
-        control = CubeIterationControl(plan.imager.getIterPars(),
-                                       [c.first for c in plan.chunks], p["fullsummary"])
+        control = CubeIterationControl(plan.imager.getIterPars(), plan.chunks,
+                                       p["fullsummary"])
     try:
         controls = control.major_controls(usemask) if control else {"lastcycle": True,
                                                                       "usemask": usemask}

@@ -32,16 +32,18 @@ def chunk_products(chunk_imagenames: list[str], products: tuple[str, ...]) -> li
     return found
 
 
-def gather(chunk_imagenames: list[str], imagename: str, products: tuple[str, ...],
+def gather(chunks: list, imagename: str, products: tuple[str, ...],
            mode: str = "paged") -> list[str]:
-    """Write ``imagename.<product>`` for every product the chunks made; return the paths."""
+    """Write ``imagename.<product>`` for every product the chunks made; return the paths.
+
+    ``chunks`` are the plan's ChunkSpecs, in channel order."""
     ia = casaenv.tools().image()
     written = []
-    for prod in chunk_products(chunk_imagenames, products):
+    for prod in chunk_products([c.imagename for c in chunks], products):
         out = f"{imagename}.{prod}"
         if os.path.exists(out):
             raise FileExistsError(f"{out} exists; not overwriting it")
-        infiles = [f"{name}.{prod}" for name in chunk_imagenames]
+        infiles = [_own_channels(c, prod) for c in chunks]
         if len(infiles) == 1:
             shutil.move(infiles[0], out)  # one chunk: its image is the cube
         else:
@@ -53,6 +55,28 @@ def gather(chunk_imagenames: list[str], imagename: str, products: tuple[str, ...
         written.append(out)
     ia.done()
     return written
+
+
+def _own_channels(chunk, prod: str) -> str:
+    """The chunk's image of ``prod`` without its halo channels (a copy if it has any)."""
+    path = f"{chunk.imagename}.{prod}"
+    if not chunk.halo_local:
+        return path
+    ia = casaenv.tools().image()
+    ia.open(path)
+    try:
+        shape = ia.shape()
+        spec_axis = ia.coordsys().findcoordinate("spectral")["pixel"][0]
+        blc, trc = [0] * len(shape), [n - 1 for n in shape]
+        blc[spec_axis] = chunk.local.start
+        trc[spec_axis] = chunk.local.stop - 1
+        trimmed = f"{chunk.imagename}-own.{prod}"
+        region = casaenv.tools().regionmanager().box(blc=blc, trc=trc)
+        ia.subimage(outfile=trimmed, region=region, dropdeg=False).done()
+    finally:
+        ia.close()
+        ia.done()
+    return trimmed
 
 
 def _restore_miscinfo(out: str, first_chunk: str) -> None:

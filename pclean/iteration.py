@@ -19,11 +19,11 @@ from pclean import casaenv
 
 
 class CubeIterationControl:
-    def __init__(self, iterpars: dict, chunk_firsts: list[int], fullsummary: bool):
+    def __init__(self, iterpars: dict, chunks: list, fullsummary: bool):
         self.ib = casaenv.tools().iterbotsink()
         self.ib.setupiteration(iterpars=iterpars)
         self.nmajor_limit = int(iterpars.get("nmajor", -1))
-        self.firsts = list(chunk_firsts)
+        self.chunks = list(chunks)  # ChunkSpec: image offset and halo channels of each
         self.fullsummary = bool(fullsummary)
         self.major_count = 0
 
@@ -55,14 +55,22 @@ class CubeIterationControl:
         """Merge every chunk's minor-cycle record; True if any chunk iterated."""
         from casatasks.private.imagerhelpers.summary_minor import SummaryMinor
 
-        chan_row = SummaryMinor.getRowDescriptionsOldOrder(self.fullsummary).index("chan")
+        rows = SummaryMinor.getRowDescriptionsOldOrder(self.fullsummary)
+        chan_row, iter_row = rows.index("chan"), rows.index("iterDone")
         did = False
-        for first, rec in zip(self.firsts, exec_records):
+        for spec, rec in zip(self.chunks, exec_records):
+            rec = dict(rec)
             summ = rec.get("summaryminor")
             if isinstance(summ, np.ndarray) and summ.ndim == 2 and summ.shape[1] > 0:
+                if spec.halo_local:
+                    # a halo channel repeats a neighbouring chunk's channel: max-type fields
+                    # are unchanged by it, its iterations must not count twice
+                    is_halo = np.isin(summ[chan_row, :], spec.halo_local)
+                    rec["iterdone"] = int(rec["iterdone"] - summ[iter_row, is_halo].sum())
+                    summ = summ[:, ~is_halo]
                 summ = summ.copy()
-                summ[chan_row, :] += first
-                rec = dict(rec, summaryminor=summ)
+                summ[chan_row, :] += spec.img_first
+                rec["summaryminor"] = summ
             did = did or rec["iterdone"] > 0
             self.ib.mergeexecrecord(rec, 0)
         return did

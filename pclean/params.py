@@ -38,6 +38,7 @@ class Plan:
     workroot: str
     fracbw: float | None = None
     weight_density: str | None = None
+    vptable: str | None = None  # pins serial's primary-beam model (see primarybeam)
     common_beam: bool = False
     notes: list = field(default_factory=list)
 
@@ -77,12 +78,27 @@ def normalize(params: dict) -> dict:
     out.update({p.name: params[p.name] for p in schema.PARALLEL_PARAMS})
     if not str(out["imagename"]).strip():
         raise ParameterError("imagename: an output image name is required")
+    _absolute_paths(out)
     if out["specmode"] == "cont":
         out["specmode"] = "mfs"
     _check_imsize_cell(out)
     if is_cube(out):
         _check_cube(out)
     return out
+
+
+def _absolute_paths(p: dict) -> None:
+    """Workers run in directories of their own: every input path must be absolute."""
+    if isinstance(p["vis"], (list, tuple)):
+        p["vis"] = [os.path.abspath(v) for v in p["vis"]]
+    else:
+        p["vis"] = os.path.abspath(p["vis"])
+    for name in ("vptable", "cfcache"):
+        if p[name]:
+            p[name] = os.path.abspath(p[name])
+    masks = p["mask"] if isinstance(p["mask"], list) else [p["mask"]]
+    masks = [os.path.abspath(m) if m and os.path.exists(m) else m for m in masks]
+    p["mask"] = masks if isinstance(p["mask"], list) else masks[0]
 
 
 def _check_imsize_cell(p: dict) -> None:
@@ -149,7 +165,8 @@ def imager_parameters(p: dict, **overrides):
 # ---------------------------------------------------------------------------------------------
 # the plan
 # ---------------------------------------------------------------------------------------------
-def make_plan(p: dict, nworkers: int) -> Plan:
+def make_plan(p: dict) -> Plan:
+    """Everything cube-wide, before any worker exists; chunks come with ``split_chunks``."""
     imagename = os.path.abspath(p["imagename"])
     p = dict(p, imagename=imagename)
     workroot = os.path.abspath(p["workdir"] or imagename + ".pclean-work")
@@ -157,11 +174,9 @@ def make_plan(p: dict, nworkers: int) -> Plan:
         raise ParameterError(f"work directory {workroot} exists (left by an earlier run?); "
                              "remove it or set workdir")
     full = imager_parameters(p)
-    selpars = full.getSelPars()
-    impars = full.getImagePars()["0"]
-    gridpars = full.getGridPars()["0"]
     try:
-        grid = spectral.resolve_grid(selpars, impars, gridpars)
+        grid = spectral.resolve_grid(full.getSelPars(), full.getImagePars()["0"],
+                                     full.getGridPars()["0"])
     except RuntimeError as exc:
         raise ParameterError(f"CASA could not define the cube from this selection: {exc}") from None
 
@@ -173,34 +188,68 @@ def make_plan(p: dict, nworkers: int) -> Plan:
                                  f"(full-cube fracBW = {fracbw})")
         from pclean import fracbw as shim
 
-        shim.require()
+        try:
+            shim.require()
+        except RuntimeError as exc:
+            raise ParameterError(str(exc)) from None
+    rb = p["restoringbeam"]
+    common = rb == "common" or (isinstance(rb, list) and rb == ["common"])
+    return Plan(params=p, imager=full, grid=grid, chunks=[], workroot=workroot,
+                fracbw=fracbw, common_beam=common)
 
-    plan_chunks = chunking.plan(grid.nchan, nworkers, p["chanchunk"])
-    chunks = []
-    for index, (first, n) in enumerate(plan_chunks):
-        workdir = os.path.join(workroot, f"chunk-{index:04d}")
-        name = os.path.join(workdir, f"chunk-{index:04d}")  # unique: virtual gather moves them side by side
+
+def halo(first: int, n: int, nchan: int, deconvolving: bool) -> tuple[int, int]:
+    """Halo channels (before, after) a chunk images besides its own (see ChunkSpec)."""
+    has_before, has_after = first > 0, first + n < nchan
+    if deconvolving:  # model prediction at the edges needs the neighbours' models
+        return int(has_before), int(has_after)
+    if n == 1 and nchan > 1:  # a 1-channel image is gridded without interpolation
+        return (0, 1) if has_after else (1, 0)
+    return 0, 0
+
+
+def split_chunks(plan: Plan, nworkers: int) -> None:
+    """The chunk plan: each chunk described in the user's terms (see ``spectral``)."""
+    p, full, grid = plan.params, plan.imager, plan.grid
+    impars = full.getImagePars()["0"]
+    plan.chunks = []
+    for index, (first, n) in enumerate(chunking.plan(grid.nchan, nworkers, p["chanchunk"])):
+        before, after = halo(first, n, grid.nchan, int(p["niter"]) > 0)
+        img_first, img_nchan = first - before, n + before + after
+        workdir = os.path.join(plan.workroot, f"chunk-{index:04d}")
+        # unique names: a virtual gather moves the chunk images side by side
+        name = os.path.join(workdir, f"chunk-{index:04d}")
         cimpars = copy.deepcopy(impars)
-        cimpars.update(imagename=name, nchan=n, start=spectral.chunk_start(impars, grid, first))
-        chunks.append(ChunkSpec(
-            index=index, first=first, nchan=n, workdir=workdir, selpars=selpars,
-            impars=cimpars, gridpars=copy.deepcopy(gridpars),
+        cimpars.update(imagename=name, nchan=img_nchan,
+                       start=spectral.chunk_start(impars, grid, img_first))
+        plan.chunks.append(ChunkSpec(
+            index=index, first=first, nchan=n, workdir=workdir, selpars=full.getSelPars(),
+            impars=cimpars, gridpars=dict(copy.deepcopy(full.getGridPars()["0"]),
+                                          **({"vptable": plan.vptable} if plan.vptable else {})),
             normpars=dict(full.getNormPars()["0"], imagename=name),
             weightpars=dict(full.getWeightPars()),
             decpars=dict(full.getDecPars()["0"], imagename=name),
-            expected_freqs_hz=grid.freqs_hz[first:first + n],
+            expected_freqs_hz=grid.freqs_hz[img_first:img_first + img_nchan],
             deconvolve=int(p["niter"]) > 0 or bool(p["restoration"]),
-            fracbw=fracbw))
-    rb = p["restoringbeam"]
-    common = (rb == "common") or (isinstance(rb, list) and rb == ["common"])
-    return Plan(params=p, imager=full, grid=grid, chunks=chunks, workroot=workroot,
-                fracbw=fracbw, common_beam=common)
+            fracbw=plan.fracbw, weight_density=plan.weight_density,
+            halo_before=before, halo_after=after))
 
 
 def prepare_workroot(plan: Plan) -> None:
     os.makedirs(plan.workroot)
     for c in plan.chunks:
         os.makedirs(c.workdir)
+
+
+def add_primary_beam_model(plan: Plan) -> None:
+    """Chunks must use the beam model serial tclean picks for the whole cube (primarybeam)."""
+    p = plan.params
+    if p["vptable"] or "stand" not in plan.imager.getGridPars()["0"]["gridder"]:
+        return
+    from pclean import primarybeam
+
+    plan.vptable = primarybeam.pin_model(p["vis"], plan.grid.freqs_hz[0],
+                                         os.path.join(plan.workroot, "serial-pb.vptable"))
 
 
 def add_shared_weight_density(plan: Plan) -> None:
@@ -222,15 +271,12 @@ def add_shared_weight_density(plan: Plan) -> None:
             si.selectdata(plan.imager.getSelPars()[key])
         si.defineimage(impars, plan.imager.getGridPars()["0"])
         si.setweighting(**plan.imager.getWeightPars())
-        si.getweightdensity()
+        density = str(si.getweightdensity())  # writes <name>.gridwt, returns its path
     finally:
         si.done()
-    density = name + ".weight"
     if not os.path.isdir(density):
-        raise RuntimeError("CASA did not write the shared weight density image")
+        raise RuntimeError(f"CASA did not write the shared weight density image ({density})")
     plan.weight_density = density
-    for c in plan.chunks:
-        c.weight_density = density
 
 
 def cleanup_workroot(plan: Plan) -> None:

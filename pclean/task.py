@@ -27,38 +27,29 @@ def run_params(raw: dict) -> dict:
 
         return tclean(**{k: p[k] for k in (q.name for q in schema.tclean_params())})
 
-    # plan before any worker starts; with an existing client/scheduler and no nworkers given,
-    # the number of workers is known only once connected (no worker is started by us then)
-    planned = p["nworkers"]
-    if planned is None and p["cluster"] in (None, "local"):
-        planned = os.cpu_count() or 1
-    if planned is None and p["cluster"] == "slurm":
-        planned = 1
-    plan = params.make_plan(p, planned) if planned else None
+    plan = params.make_plan(p)  # every cube-wide check before any worker starts
     with cluster.connect(p["cluster"], p["nworkers"], p["worker_memory"],
                          p["cluster_options"]) as client:
         workers = cluster.worker_addresses(client, p["nworkers"])
-        if plan is None:
-            plan = params.make_plan(p, len(workers))
+        params.split_chunks(plan, len(workers))
         timings["planning"] = time.time() - t_start
         params.prepare_workroot(plan)
         failed = True
         try:
             t0 = time.time()
+            params.add_primary_beam_model(plan)
             params.add_shared_weight_density(plan)
+            params.split_chunks(plan, len(workers))  # now with the beam model and density
             timings["planning"] += time.time() - t0
-            from pclean import driver
+            from pclean import driver, gather
 
             summary = driver.run(plan, client, workers, timings)
             t0 = time.time()
-            from pclean import gather
-
-            written = gather.gather([c.imagename for c in plan.chunks], plan.imagename,
-                                    params.PRODUCTS, p["gather"])
+            written = gather.gather(plan.chunks, plan.imagename, params.PRODUCTS, p["gather"])
             timings["gather"] = time.time() - t0
             failed = False
         finally:
-            if failed and not p["keep_chunks"]:
+            if failed:
                 casaenv.log(f"pclean failed; chunk images and CASA logs kept in {plan.workroot}",
                             "SEVERE")
             elif not p["keep_chunks"]:

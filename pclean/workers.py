@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +26,7 @@ class ChunkSpec:
 
     index: int
     first: int  # first full-cube channel of this chunk
-    nchan: int
+    nchan: int  # its channels in the final cube
     workdir: str
     selpars: dict
     impars: dict
@@ -38,32 +38,67 @@ class ChunkSpec:
     deconvolve: bool  # niter > 0 or restoration
     fracbw: float | None = None  # full-cube fracBW for briggsbwtaper
     weight_density: str | None = None  # shared density image when perchanweightdensity=False
-    extra: dict = field(default_factory=dict)
+    # Halo channels: neighbouring cube channels a chunk images too, never counted as its own.
+    # CASA quirks behind them: (1) an image of ONE channel is gridded without frequency
+    # interpolation (FTMachine::interpolateFrequencyTogrid), so a 1-channel chunk maps data to
+    # its channel differently from the same channel inside a cube; (2) predicting model
+    # visibilities interpolates between adjacent image channels, so a chunk's edge channel
+    # needs its neighbour's model (4.5e-5 of peak without it, next to an empty channel). Halo
+    # planes are deconvolved under the same controls as their twins in the neighbouring chunk,
+    # dropped at gather, and their share of the iteration records removed by the coordinator.
+    halo_before: int = 0
+    halo_after: int = 0
+
+    @property
+    def img_first(self) -> int:
+        return self.first - self.halo_before
+
+    @property
+    def img_nchan(self) -> int:
+        return self.nchan + self.halo_before + self.halo_after
+
+    @property
+    def local(self) -> slice:
+        """This chunk's own channels within its image."""
+        return slice(self.halo_before, self.halo_before + self.nchan)
+
+    @property
+    def halo_local(self) -> list[int]:
+        return ([0] if self.halo_before else []) + ([self.local.stop] if self.halo_after else [])
 
     @property
     def imagename(self) -> str:
         return self.impars["imagename"]
 
     @property
-    def logfile(self) -> str:
-        return os.path.join(self.workdir, "casa.log")
+    def logdir(self) -> str:
+        return os.path.join(os.path.dirname(self.workdir), "logs")
 
 
 class ChunkImager:
     """One chunk's CASA imaging tools, driven by the coordinator (a Dask actor)."""
 
     def __init__(self, spec: ChunkSpec, rebuild: bool = False):
-        casaenv.init_worker(spec.logfile)
+        # one CASA log per worker process (several chunks may share a worker)
+        casaenv.init_worker(os.path.join(spec.logdir, f"casa-worker-{os.getpid()}.log"))
         self.spec = spec
         ct = casaenv.tools()
         os.makedirs(spec.workdir, exist_ok=True)
+        # CASA quirk: BriggsCubeWeightor writes a transient table IMAGING_WEIGHT_<rows>_<times>_
+        # <weighting>... into the *current directory*, named without the channels; two workers
+        # in one directory collide on it ("RegularFile::move error ... table.dat_tmp"). Each
+        # worker process works in a directory of its own (all paths we pass are absolute).
+        own = os.path.join(os.path.dirname(spec.workdir), f"worker-{os.getpid()}")
+        os.makedirs(own, exist_ok=True)
+        os.chdir(own)
         self.si = ct.synthesisimager()
         for key in sorted(spec.selpars):
             self.si.selectdata(spec.selpars[key])
         self.si.defineimage(spec.impars, spec.gridpars)
         from pclean import spectral
 
-        spectral.verify_chunk(self.si.getcsys()["coordsys"], spec.nchan, spec.expected_freqs_hz)
+        spectral.verify_chunk(self.si.getcsys()["coordsys"], spec.img_nchan,
+                              spec.expected_freqs_hz)
         self.si.normalizerinfo(spec.normpars)
         self.pn = ct.synthesisnormalizer()
         self.pn.setupnormalizer(normpars=spec.normpars)
@@ -101,7 +136,7 @@ class ChunkImager:
         if self.spec.fracbw is not None:
             self.fracbw_substitutions = fracbw.check_applied(before, self.spec.fracbw,
                                                             self.si.setweighting)
-        return {"beams": self.beams("psf")}
+        return {"beams": self.beams("psf")[self.spec.local]}
 
     def make_pb(self) -> None:
         # the standard gridder makes the cube's pb with the psf; the normalizer scales it

@@ -1,0 +1,77 @@
+"""Bad input gets a clear error before any worker starts, and nothing the user had is touched."""
+from __future__ import annotations
+
+import inspect
+import os
+
+import pytest
+
+from pclean import ParameterError, pclean, schema
+
+# an address nothing listens on: if validation let a call through, connecting would fail
+# with a different error (or hang), so these tests also prove no worker/cluster is contacted
+NOWHERE = "tcp://127.0.0.1:9"
+
+
+def call(ms, tmp_path, **kw):
+    params = dict(vis=ms, imagename=str(tmp_path / "out"), specmode="cube", imsize=32,
+                  cell="12arcsec", cluster=NOWHERE)
+    params.update(kw)
+    return pclean(**params)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(vis="/no/such.ms"), "vis"),
+    (dict(imsize=0), "imsize"),
+    (dict(imsize=[32, 32, 32]), "imsize"),
+    (dict(cell="12Jy"), "cell"),
+    (dict(cell=""), "cell"),
+    (dict(interactive=True), "interactive"),
+    (dict(usemask="auto-multithresh"), "usemask"),
+    (dict(gridder="awproject"), "gridder"),
+    (dict(savemodel="modelcolumn"), "savemodel"),
+    (dict(nchan=0), "nchan"),
+    (dict(weighting="briggsbwtaper", perchanweightdensity=False), "perchanweightdensity"),
+    (dict(weighting="briggsbwtaper", npixels=3), "npixels"),
+    (dict(chanchunk=0), "chanchunk"),
+    (dict(nworkers=-2), "nworkers"),
+    (dict(gather="zip"), "gather"),
+    (dict(weighting="heavy"), "weighting"),
+    (dict(imagename=""), "imagename"),
+])
+def test_bad_input_is_rejected_by_name(ms_lsrk, tmp_path, kw, message):
+    with pytest.raises(ParameterError, match=message):
+        call(ms_lsrk, tmp_path, **kw)
+    assert not os.path.exists(str(tmp_path / "out.pclean-work"))
+
+
+def test_impossible_selection(ms_lsrk, tmp_path):
+    with pytest.raises(ParameterError):
+        call(ms_lsrk, tmp_path, spw="7")
+
+
+def test_unknown_parameter_is_rejected(ms_lsrk, tmp_path):
+    with pytest.raises(TypeError, match="nosuchparam"):
+        call(ms_lsrk, tmp_path, nosuchparam=1)
+
+
+def test_existing_products_are_not_overwritten(ms_lsrk, tmp_path):
+    existing = tmp_path / "out.residual"
+    existing.mkdir()
+    (existing / "keep").write_text("user data")
+    with pytest.raises(ParameterError, match="exist"):
+        call(ms_lsrk, tmp_path)
+    assert (existing / "keep").read_text() == "user data"
+
+
+def test_signature_is_tcleans_plus_parallel_parameters():
+    from casatasks import tclean
+
+    ours = inspect.signature(pclean).parameters
+    theirs = {n: p for n, p in inspect.signature(tclean.__call__).parameters.items()
+              if n != "self"}
+    for name, p in theirs.items():
+        assert name in ours and ours[name].default == p.default, name
+    assert list(ours)[: len(theirs)] == list(theirs)  # same order: positional calls work
+    for p in schema.PARALLEL_PARAMS:
+        assert p.name in ours
