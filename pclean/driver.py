@@ -68,8 +68,8 @@ def common_beam(per_plane: list[list[float]]) -> list[str]:
             f"{qa.convert(beam['pa'], 'deg')['value']!r}deg"]
 
 
-def run(plan, client, workers: list[str], timings: dict) -> dict:
-    """Image every chunk of ``plan``; return tclean's summary dict for the cube."""
+def run(plan, client, workers: list[str], timings: dict) -> tuple[dict, list]:
+    """Image every chunk of ``plan``; return tclean's summary dict and each chunk's status."""
     p = plan.params
     t0 = time.time()
     chunks = ChunkSet(client, plan.chunks, workers)
@@ -77,11 +77,11 @@ def run(plan, client, workers: list[str], timings: dict) -> dict:
     t0 = time.time()
     try:
         summary = _cycles(plan, chunks)
-        timings["fracbw_substitutions"] = [s["fracbw_substitutions"] for s in chunks.call("status")]
+        status = chunks.call("status")
     finally:
         chunks.close()
     timings["imaging"] = time.time() - t0
-    return summary
+    return summary, status
 
 
 def _cycles(plan, chunks: ChunkSet) -> dict:

@@ -43,7 +43,7 @@ def run_params(raw: dict) -> dict:
             timings["planning"] += time.time() - t0
             from pclean import driver, gather
 
-            summary = driver.run(plan, client, workers, timings)
+            summary, chunk_status = driver.run(plan, client, workers, timings)
             t0 = time.time()
             written = gather.gather(plan.chunks, plan.imagename, params.PRODUCTS, p["gather"])
             timings["gather"] = time.time() - t0
@@ -62,9 +62,10 @@ def run_params(raw: dict) -> dict:
     if int(p["niter"]) == 0:
         summary = _residual_summary(plan)
     timings["total"] = time.time() - t_start
-    summary["pclean"] = {"timings": timings, "nchunks": len(plan.chunks),
-                         "nworkers": len(workers), "nchan": plan.grid.nchan,
-                         "fracbw": plan.fracbw, "products": written}
+    # pclean's one addition to tclean's dict: how the run went
+    summary["pclean"] = {"timings": timings, "chunks": chunk_status,
+                         "nchunks": len(plan.chunks), "nworkers": len(workers),
+                         "nchan": plan.grid.nchan, "fracbw": plan.fracbw, "products": written}
     casaenv.log("pclean timings: " + ", ".join(f"{k}={v:.2f}s" for k, v in timings.items()
                                                if isinstance(v, float)))
     return summary

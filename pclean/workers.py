@@ -113,13 +113,15 @@ class ChunkImager:
     def _set_weighting(self):
         spec = self.spec
         weightpars = dict(spec.weightpars)
-        if spec.fracbw is not None:
-            from pclean import fracbw
+        from pclean import fracbw
 
+        if spec.fracbw is not None:
             if "fracbw" in inspect.signature(self.si.setweighting).parameters:
                 weightpars["fracbw"] = spec.fracbw  # a casatools rebuilt with patches/
             else:
                 fracbw.set_value(spec.fracbw)  # stock wheel: the shim substitutes it
+        elif fracbw.loaded():
+            fracbw.set_value(0.0)  # a reused worker: no value left over from an earlier run
         self.si.setweighting(**weightpars)
         if spec.weight_density:
             # perchanweightdensity=False: one density for the whole cube, made by the coordinator

@@ -98,6 +98,10 @@ def assert_cube_equal(test_prefix, ref_prefix, products=PRODUCTS, rtol=1e-5):
         ref, ref_beams, ref_cs = read(ref_path)
         got, got_beams, got_cs = read(test_path)
         assert got.shape == ref.shape, f".{prod}: shape {got.shape} != {ref.shape}"
+        assert np.isfinite(ref).all() == np.isfinite(got).all(), (
+            f".{prod}: non-finite pixels: tclean {np.size(ref) - np.isfinite(ref).sum()}, "
+            f"pclean {np.size(got) - np.isfinite(got).sum()}")
+        ref, got = np.nan_to_num(ref), np.nan_to_num(got)
         assert got_cs["spectral2"]["wcs"] == pytest.approx(ref_cs["spectral2"]["wcs"], rel=1e-12)
         peak = float(np.abs(ref).max()) or 1.0
         per_chan = np.abs(got.astype(float) - ref).max(axis=(0, 1, 2)) / peak
