@@ -58,20 +58,10 @@ def connect(cluster=None, nworkers: int | None = None, worker_memory=None, optio
         return
     with dask.config.set(WORKER_MEMORY_CONFIG):
         if cluster in (None, "local"):
-            # Workers are fresh `python -m dask spec` processes, not multiprocessing children:
-            # spawn would re-import the user's __main__, and CASA scripts are flat scripts
-            # with no `if __name__ == "__main__"` guard.
-            from distributed.deploy.subprocess import SubprocessCluster
-
-            n = nworkers or os.cpu_count() or 1
-            limit = worker_memory or int(_total_memory() / n)
-            with _worker_environment():
-                local = SubprocessCluster(n_workers=n, threads_per_worker=1,
-                                          dashboard_address=None,
-                                          worker_kwargs={"memory_limit": limit}, **options)
-                client = Client(local)
+            local = _embedded_cluster(nworkers or os.cpu_count() or 1, worker_memory, options)
+            client = Client(local)
             try:
-                client.wait_for_workers(n)
+                client.wait_for_workers(len(local.workers))
                 yield client
             finally:
                 client.close()
@@ -102,6 +92,30 @@ def connect(cluster=None, nworkers: int | None = None, worker_memory=None, optio
         else:
             raise ValueError(f"cluster must be None, 'local', 'slurm', a scheduler address or a "
                              f"distributed.Client, got {cluster!r}")
+
+
+def _embedded_cluster(n: int, worker_memory, options: dict):
+    """The scheduler in this process; each worker a fresh ``python -m dask spec`` process.
+
+    Not multiprocessing children: spawn would re-import the user's __main__, and CASA scripts
+    are flat scripts with no ``if __name__ == "__main__"`` guard. No nanny either (one process
+    per worker, not two): a lost worker fails the run loudly rather than being restarted
+    without its chunk's state. Workers import casatools at start-up (pclean.worker_preload).
+    """
+    from distributed import Scheduler, SpecCluster
+    from distributed.deploy.subprocess import SubprocessWorker
+
+    limit = worker_memory or int(_total_memory() / n)
+    worker = {"cls": SubprocessWorker,
+              "options": {"worker_class": "distributed.Worker",
+                          "worker_kwargs": {"nthreads": 1, "memory_limit": limit,
+                                            "host": "127.0.0.1",
+                                            "preload": ["pclean.worker_preload"],
+                                            **options}}}
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}}
+    with _worker_environment():
+        return SpecCluster(workers={i: worker for i in range(n)}, scheduler=scheduler,
+                           worker=worker, name="pclean")
 
 
 def worker_addresses(client, nworkers: int | None = None) -> list[str]:

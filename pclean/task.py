@@ -28,11 +28,13 @@ def run_params(raw: dict) -> dict:
         return tclean(**{k: p[k] for k in (q.name for q in schema.tclean_params())})
 
     plan = params.make_plan(p)  # every cube-wide check before any worker starts
+    timings["planning"] = time.time() - t_start
+    t0 = time.time()
     with cluster.connect(p["cluster"], p["nworkers"], p["worker_memory"],
                          p["cluster_options"]) as client:
         workers = cluster.worker_addresses(client, p["nworkers"])
+        timings["cluster_start"] = time.time() - t0
         params.split_chunks(plan, len(workers))
-        timings["planning"] = time.time() - t_start
         params.prepare_workroot(plan)
         failed = True
         try:
