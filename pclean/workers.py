@@ -181,7 +181,10 @@ class ChunkImager:
         return beams_from_info(info)
 
     def status(self) -> dict:
-        return {"pid": os.getpid(), "fracbw_substitutions": self.fracbw_substitutions}
+        import resource
+
+        return {"pid": os.getpid(), "fracbw_substitutions": self.fracbw_substitutions,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
     def close(self) -> None:
         for tool in (self.sd, self.pn, self.si):

@@ -1,0 +1,182 @@
+"""pclean against serial tclean, side by side, on this machine; prints ratios and saves JSON.
+
+    python benchmarks/bench_pclean.py [--nchan 256] [--imsize 256] [--nworkers 2] [--out bench.json]
+
+For each weighting (briggs, briggsbwtaper; niter>0) serial tclean and pclean run in fresh
+processes on the same simulated MS with the same parameters. The machine's own parallel ceiling
+is measured too: a CPU-bound task alone vs N copies at once (shared 2-vCPU machines do not give
+N times the throughput), and efficiency = speed-up / ceiling. Absolute times drift on shared
+machines; read the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+
+def imaging_params(weighting: str, imsize: int) -> dict:
+    p = dict(specmode="cube", imsize=imsize, cell="6arcsec", weighting=weighting, robust=0.5,
+             niter=2000, deconvolver="hogbom", cycleniter=200, pblimit=0.2)
+    return p
+
+
+# -- children: one run in a fresh process --------------------------------------------------------
+def child(mode: str, params: dict) -> dict:
+    t0 = time.time()
+    if mode == "serial":
+        from pclean import casaenv
+
+        casaenv.configure()
+        from casatasks import tclean
+
+        t1 = time.time()
+        summary = tclean(**params)
+        inside = time.time() - t1
+        extra = {}
+    else:
+        from pclean import pclean
+
+        t1 = time.time()
+        summary = pclean(**params)
+        inside = time.time() - t1
+        extra = summary["pclean"]
+    return {"process_s": time.time() - t0, "call_s": inside, "iterdone": summary["iterdone"],
+            "nmajordone": summary["nmajordone"],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "pclean": extra}
+
+
+def burn(seconds_hint: float = 0) -> float:
+    """The CPU-bound reference task: FFTs and products, single-threaded."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((512, 512)) + 0j
+    t0 = time.time()
+    for _ in range(60):
+        a = np.fft.ifft2(np.fft.fft2(a) * 1.0001)
+    return time.time() - t0
+
+
+# -- parent ------------------------------------------------------------------------------------------
+def run_child(args: list[str]) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    t0 = time.time()
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                         env=env)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall_s"] = time.time() - t0
+    return result
+
+
+def ceiling(n: int) -> dict:
+    alone = run_child(["--child-burn"])["burn_s"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, __file__, "--child-burn"], stdout=subprocess.PIPE,
+                              text=True, env=env) for _ in range(n)]
+    together = [json.loads(p.communicate()[0].strip().splitlines()[-1])["burn_s"] for p in procs]
+    mean = sum(together) / n
+    return {"alone_s": alone, "together_s": together, "ceiling": n * alone / mean}
+
+
+def max_difference(test_prefix: str, ref_prefix: str) -> dict:
+    from pclean.compare import compare_prefixes
+
+    report = compare_prefixes(test_prefix, ref_prefix, tolerance=1e-5)
+    return {"max_rel_diff": max(d.worst()[1] for d in report.products.values()),
+            "passed": report.passed, "failures": report.failures()}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nchan", type=int, default=256)
+    ap.add_argument("--imsize", type=int, default=256)
+    ap.add_argument("--nworkers", type=int, default=2)
+    ap.add_argument("--weightings", default="briggs,briggsbwtaper")
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--out", default="benchmarks/results.json")
+    ap.add_argument("--no-fixed-cost", action="store_true",
+                    help="skip the extra many-chunk run that measures the per-chunk fixed cost")
+    ns = ap.parse_args()
+
+    from pclean.simulate import SimSpec, simulate
+
+    work = ns.workdir or tempfile.mkdtemp(prefix="pclean-bench-")
+    ms = os.path.join(work, "bench.ms")
+    if not os.path.exists(ms):
+        simulate(ms, SimSpec(nchan=ns.nchan, chan_width_hz=400e6 / ns.nchan, hours=2.0,
+                             integration_s=60.0))
+    results = {"machine": {"cpus": os.cpu_count()}, "cube": {"nchan": ns.nchan,
+               "imsize": ns.imsize, "ms": ms}, "nworkers": ns.nworkers}
+    results["ceiling"] = ceiling(ns.nworkers)
+    print(f"machine ceiling with {ns.nworkers} processes: {results['ceiling']['ceiling']:.2f}x")
+    runs = {}
+    for weighting in ns.weightings.split(","):
+        p = dict(imaging_params(weighting, ns.imsize), vis=ms)
+        ser = run_child(["--child", "serial", json.dumps(dict(p, imagename=os.path.join(
+            work, f"serial-{weighting}")))])
+        par = run_child(["--child", "pclean", json.dumps(dict(p, imagename=os.path.join(
+            work, f"pclean-{weighting}"), nworkers=ns.nworkers))])
+        t = par["pclean"]["timings"]
+        speedup = ser["wall_s"] / par["wall_s"]
+        entry = {
+            "serial": ser, "pclean": par,
+            "speedup_end_to_end": speedup,
+            "speedup_inside_call": ser["call_s"] / par["call_s"],
+            "efficiency": speedup / results["ceiling"]["ceiling"],
+            "shares": {k: t.get(k, 0.0) / par["wall_s"] for k in
+                       ("planning", "cluster_start", "worker_startup", "imaging", "gather")},
+            "worker_peak_rss_mb": [c["peak_rss_mb"] for c in par["pclean"]["chunks"]],
+            "coordinator_peak_rss_mb": par["peak_rss_mb"],
+            "accuracy": max_difference(os.path.join(work, f"pclean-{weighting}"),
+                                       os.path.join(work, f"serial-{weighting}")),
+        }
+        entry["iterations_equal"] = (ser["iterdone"] == par["iterdone"]
+                                     and ser["nmajordone"] == par["nmajordone"])
+        runs[weighting] = entry
+        print(f"{weighting}: serial {ser['wall_s']:.1f} s, pclean {par['wall_s']:.1f} s, "
+              f"speed-up {speedup:.2f}x, efficiency {entry['efficiency']:.2f} of ceiling, "
+              f"gather {entry['shares']['gather'] * 100:.1f}%, max diff "
+              f"{entry['accuracy']['max_rel_diff']:.1e} of peak, iterations equal: "
+              f"{entry['iterations_equal']}")
+    results["runs"] = runs
+
+    if not ns.no_fixed_cost:
+        weighting = ns.weightings.split(",")[0]
+        p = dict(imaging_params(weighting, ns.imsize), vis=ms)
+        many = max(4 * ns.nworkers, 8)
+        par = run_child(["--child", "pclean", json.dumps(dict(p, imagename=os.path.join(
+            work, "pclean-many"), nworkers=ns.nworkers, chanchunk=-(-ns.nchan // many)))])
+        base = runs[weighting]["pclean"]
+        passes = base["nmajordone"] + 1  # psf + the major cycles
+        extra_chunks = par["pclean"]["nchunks"] - base["pclean"]["nchunks"]
+        fixed = ((par["pclean"]["timings"]["imaging"] - base["pclean"]["timings"]["imaging"])
+                 * ns.nworkers / (extra_chunks * passes))
+        results["per_chunk_fixed_cost_s"] = fixed
+        print(f"per-chunk fixed cost per imaging pass: {fixed:.2f} s "
+              f"({par['pclean']['nchunks']} vs {base['pclean']['nchunks']} chunks)")
+    os.makedirs(os.path.dirname(os.path.abspath(ns.out)), exist_ok=True)
+    with open(ns.out, "w") as f:
+        json.dump(results, f, indent=2, default=str)
+    print(f"saved {ns.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        print(json.dumps(child(sys.argv[2], json.loads(sys.argv[3])), default=str))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--child-burn":
+        print(json.dumps({"burn_s": burn()}))
+    else:
+        sys.exit(main())
