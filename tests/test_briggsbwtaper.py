@@ -1,16 +1,14 @@
 """briggsbwtaper in parallel: every chunk uses the full cube's fracBW, exactly as serial tclean."""
 from __future__ import annotations
 
-import copy
 import os
 
 import numpy as np
 import pytest
 
 from conftest import IMAGING, assert_cube_equal, assert_summary_equal, read
-from pclean import casaenv, fracbw, params, pclean, schema
+from pclean import casaenv, fracbw, pclean
 from pclean.simulate import SimSpec, simulate
-from pclean.workers import ChunkImager
 
 BWTAPER = dict(IMAGING, weighting="briggsbwtaper", robust=0.5, perchanweightdensity=True)
 
@@ -42,18 +40,25 @@ def test_briggsbwtaper_equals_tclean(ms_wide, serial, client, tmp_path, niter, c
             assert status["fracbw_substitutions"] >= 1
 
 
-def _plan(ms, tmp_path):
-    p = params.normalize(dict(schema.defaults(), vis=ms, imagename=str(tmp_path / "neg"),
-                              **dict(BWTAPER, niter=0)))
-    plan = params.make_plan(p)
-    params.split_chunks(plan, 1)
-    return plan
+NEGATIVE_CONTROL = r"""
+import copy, json, os, sys
+import numpy as np
+from pclean import casaenv, fracbw, params, schema
+from pclean.workers import ChunkImager
 
+ms, out, ref_prefix = sys.argv[1], sys.argv[2], sys.argv[3]
+bwtaper = json.loads(sys.argv[4])
+plan = params.make_plan(params.normalize(dict(schema.defaults(), vis=ms,
+                                              imagename=os.path.join(out, "neg"), **bwtaper)))
+params.split_chunks(plan, 1)
+ia = casaenv.tools().image()
 
-def _chunk(plan, tmp_path, first, n, full_cube_value: bool):
-    """One chunk imager in this process; without the full-cube value CASA uses its own."""
+def read(path):
+    ia.open(path); a = ia.getchunk(); ia.close(); return a
+
+def chunk(first, n, full_cube_value):
     spec = copy.deepcopy(plan.chunks[0])
-    name = str(tmp_path / f"neg{first}" / "img")
+    name = os.path.join(out, f"neg{first}-{n}-{int(full_cube_value)}", "img")
     spec.impars.update(imagename=name, nchan=n, start=first)
     spec.normpars["imagename"] = spec.decpars["imagename"] = name
     spec.workdir = os.path.dirname(name)
@@ -61,41 +66,49 @@ def _chunk(plan, tmp_path, first, n, full_cube_value: bool):
     spec.expected_freqs_hz = plan.grid.freqs_hz[first:first + n]
     spec.deconvolve = False
     spec.fracbw = plan.fracbw if full_cube_value else None
-    return spec
+    imager = ChunkImager(spec)
+    try:
+        imager.make_psf()
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+    finally:
+        imager.close()
+    psf, ref = read(name + ".psf"), read(ref_prefix + ".psf")[..., first:first + n]
+    sumwt, ref_sumwt = read(name + ".sumwt").ravel(), read(ref_prefix + ".sumwt").ravel()
+    return {"psf": float(np.abs(psf - ref).max()),
+            "sumwt": float(np.abs(sumwt / ref_sumwt[first:first + n] - 1).max()),
+            "substitutions": fracbw.substitutions()}
+
+result = {"several_without": chunk(2, 6, False), "several_with": chunk(2, 6, True),
+          "one_with": chunk(5, 1, True)}
+result["one_without"] = chunk(5, 1, False)  # last: CASA's exception spoils the process
+print(json.dumps(result))
+"""
 
 
 def test_negative_control_without_full_cube_fracbw(ms_wide, serial, tmp_path):
-    """The comparison can fail: chunks left to compute fracBW themselves are wrong."""
-    ref_prefix, _ = serial(ms_wide, **dict(BWTAPER, niter=0))
-    ref_psf, _, _ = read(ref_prefix + ".psf")
-    ref_sumwt = read(ref_prefix + ".sumwt")[0].ravel()
-    cwd = os.getcwd()
-    plan = _plan(ms_wide, tmp_path)  # before any imager: CASA's failure below spoils the process
-    try:
-        # 1 channel: CASA computes fracBW = 0 and refuses
-        imager = ChunkImager(_chunk(plan, tmp_path, 5, 1, full_cube_value=False))
-        with pytest.raises(RuntimeError):
-            imager.make_psf()
-        imager.close()
-        # several channels: runs, silently wrong
-        imager = ChunkImager(_chunk(plan, tmp_path, 2, 6, full_cube_value=False))
-        imager.make_psf()
-        psf, _, _ = read(imager.spec.imagename + ".psf")
-        sumwt = read(imager.spec.imagename + ".sumwt")[0].ravel()
-        imager.close()
-        assert np.abs(psf - ref_psf[..., 2:8]).max() > 1e-3
-        assert np.abs(sumwt / ref_sumwt[2:8] - 1).max() > 0.05
-        # the same chunk given the full-cube value: exact, and the shim counted it
-        before = fracbw.substitutions()
-        imager = ChunkImager(_chunk(plan, tmp_path, 2, 6, full_cube_value=True))
-        imager.make_psf()
-        psf, _, _ = read(imager.spec.imagename + ".psf")
-        imager.close()
-        assert np.abs(psf - ref_psf[..., 2:8]).max() <= 1e-5
-        assert fracbw.substitutions() > before
-    finally:
-        os.chdir(cwd)
-        fracbw.set_value(0.0)
+    """The comparison can fail: chunks left to compute fracBW themselves are wrong.
+
+    Runs in its own process: CASA's exception for the 1-channel chunk leaves casatools in a
+    state that crashes later calls in the same process."""
+    import json
+    import subprocess
+    import sys
+
+    bwtaper = dict(BWTAPER, niter=0)
+    ref_prefix, _ = serial(ms_wide, **bwtaper)
+    out = subprocess.run([sys.executable, "-c", NEGATIVE_CONTROL, ms_wide, str(tmp_path),
+                          ref_prefix, json.dumps(bwtaper)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    # without the full-cube value: 1 channel fails, several channels are silently wrong
+    assert "error" in r["one_without"]
+    assert r["several_without"]["psf"] > 1e-3 and r["several_without"]["sumwt"] > 0.05
+    assert r["several_without"]["substitutions"] == 0
+    # with it: exact, and the shim counted its substitutions
+    assert r["several_with"]["psf"] <= 1e-5 and r["several_with"]["sumwt"] <= 1e-6
+    assert r["one_with"]["psf"] <= 1e-5 and r["one_with"]["sumwt"] <= 1e-6
+    assert r["one_with"]["substitutions"] > r["several_with"]["substitutions"] > 0
 
 
 def test_shim_loaded_before_casatools_here():
