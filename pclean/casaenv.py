@@ -91,7 +91,7 @@ def init_worker(logfile: str) -> None:
     Path(logfile).parent.mkdir(parents=True, exist_ok=True)
     already = "casatools" in sys.modules
     configure(logfile)
-    casatools = tools()
+    tools()
     if already or user_site_config() != str(cache_dir() / "casasiteconfig.py"):
         # our site config did not choose the log file: redirect the global sink now
         sink = casalog()

@@ -330,7 +330,9 @@ def compare_datasets(test, ref, tolerance: float = DEFAULT_TOLERANCE,
     _check_compatible(test, ref, common, test_prefix, ref_prefix)
 
     lazy = {p: _lazy_metrics(test[p], ref[p]) for p in common}
-    (computed,) = dask.compute(lazy)
+    # read here, not on whatever Dask cluster is the default (its workers may not see the
+    # files, or sit in another working directory)
+    (computed,) = dask.compute(lazy, scheduler="threads")
     products = {}
     for prod in common:
         m = computed[prod]
@@ -411,7 +413,7 @@ def _check_compatible(test, ref, common, test_prefix, ref_prefix) -> None:
         corners = (slice(None, None, max(1, test.sizes["y"] - 1)),
                    slice(None, None, max(1, test.sizes["x"] - 1)))
         pos = dask.compute(test.ra.data[corners], test.dec.data[corners],
-                           ref.ra.data[corners], ref.dec.data[corners])
+                           ref.ra.data[corners], ref.dec.data[corners], scheduler="threads")
         if not (np.allclose(pos[0], pos[2], rtol=0, atol=1e-9)
                 and np.allclose(pos[1], pos[3], rtol=0, atol=1e-9)):
             raise describe("sky positions (corner RA/Dec, deg)",

@@ -70,7 +70,6 @@ def common_beam(per_plane: list[list[float]]) -> list[str]:
 
 def run(plan, client, workers: list[str], timings: dict) -> tuple[dict, list]:
     """Image every chunk of ``plan``; return tclean's summary dict and each chunk's status."""
-    p = plan.params
     t0 = time.time()
     chunks = ChunkSet(client, plan.chunks, workers)
     timings["worker_startup"] = time.time() - t0

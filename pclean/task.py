@@ -1,7 +1,6 @@
 """pclean(): tclean's parameters in, tclean's cube and summary dict out, computed in parallel."""
 from __future__ import annotations
 
-import os
 import time
 
 from pclean import casaenv, cluster, params, schema

@@ -6,8 +6,9 @@ synthesisnormalizer and synthesisdeconvolver across major/minor cycles, exactly 
 control: the coordinator sends the cube-wide minor-cycle controls and merges what comes back.
 
 All its state that matters lives on disk in the chunk's directory (psf, residual, model,
-weight-density image), so a chunk lost with its worker can be rebuilt from the same
-:class:`ChunkSpec` with ``rebuild=True`` (no PSF recomputation; residual from the model).
+mask) and in its :class:`ChunkSpec`, so a chunk lost with its worker could be rebuilt from them
+(CASA reopens existing images with restart=True). Automatic rebuilding is not implemented yet:
+a lost worker fails the run with the chunk named, and the chunk directory is kept.
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ class ChunkSpec:
 class ChunkImager:
     """One chunk's CASA imaging tools, driven by the coordinator (a Dask actor)."""
 
-    def __init__(self, spec: ChunkSpec, rebuild: bool = False):
+    def __init__(self, spec: ChunkSpec):
         # one CASA log per worker process (several chunks may share a worker)
         casaenv.init_worker(os.path.join(spec.logdir, f"casa-worker-{os.getpid()}.log"))
         self.spec = spec
@@ -90,6 +91,7 @@ class ChunkImager:
         # worker process works in a directory of its own (all paths we pass are absolute).
         own = os.path.join(os.path.dirname(spec.workdir), f"worker-{os.getpid()}")
         os.makedirs(own, exist_ok=True)
+        self._previous_cwd = os.getcwd()
         os.chdir(own)
         self.si = ct.synthesisimager()
         for key in sorted(spec.selpars):
@@ -191,7 +193,14 @@ class ChunkImager:
             if tool is not None:
                 tool.done()
         self.sd = self.pn = self.si = None
-        # casatools keeps table locks until the tools are gone; nothing else to release
+        # the run's directories are removed after gathering: leave the worker somewhere that
+        # stays (a reused worker in a deleted cwd fails every later casacore call)
+        import tempfile
+
+        prev = self._previous_cwd
+        workroot = os.path.dirname(self.spec.workdir)
+        os.chdir(prev if os.path.isdir(prev) and not prev.startswith(workroot)
+                 else tempfile.gettempdir())
 
 
 def beams_from_info(info: dict) -> list:
