@@ -113,6 +113,7 @@ def main() -> int:
     from pclean.simulate import SimSpec, simulate
 
     work = ns.workdir or tempfile.mkdtemp(prefix="pclean-bench-")
+    os.makedirs(work, exist_ok=True)
     ms = os.path.join(work, "bench.ms")
     if not os.path.exists(ms):
         simulate(ms, SimSpec(nchan=ns.nchan, chan_width_hz=400e6 / ns.nchan, hours=2.0,
