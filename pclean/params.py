@@ -235,12 +235,6 @@ def split_chunks(plan: Plan, nworkers: int) -> None:
             halo_before=before, halo_after=after))
 
 
-def prepare_workroot(plan: Plan) -> None:
-    os.makedirs(plan.workroot)
-    for c in plan.chunks:
-        os.makedirs(c.workdir)
-
-
 def add_primary_beam_model(plan: Plan) -> None:
     """Chunks must use the beam model serial tclean picks for the whole cube (primarybeam)."""
     p = plan.params

@@ -1,6 +1,7 @@
 """pclean(): tclean's parameters in, tclean's cube and summary dict out, computed in parallel."""
 from __future__ import annotations
 
+import os
 import time
 
 from pclean import casaenv, cluster, params, schema
@@ -33,14 +34,13 @@ def run_params(raw: dict) -> dict:
                          p["cluster_options"]) as client:
         workers = cluster.worker_addresses(client, p["nworkers"])
         timings["cluster_start"] = time.time() - t0
-        params.split_chunks(plan, len(workers))
-        params.prepare_workroot(plan)
+        os.makedirs(plan.workroot)
         failed = True
         try:
             t0 = time.time()
             params.add_primary_beam_model(plan)
             params.add_shared_weight_density(plan)
-            params.split_chunks(plan, len(workers))  # now with the beam model and density
+            params.split_chunks(plan, len(workers))
             timings["planning"] += time.time() - t0
             from pclean import driver, gather
 
