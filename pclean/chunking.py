@@ -1,10 +1,11 @@
 """The chunk plan: how the cube's channels are split among workers.
 
-Cost model (measured on 2-vCPU machines at 256x256, see benchmarks/): each imaging pass of a
-chunk costs a fixed ``FIXED_S`` plus ``PER_CHANNEL_S`` per channel, the fixed part paid again
-at every major cycle. Chunks are pinned to workers (they keep state across cycles), so there
-is no work stealing: the best plan is as few chunks as possible, balanced so every worker gets
-the same number of channels. The user may force a chunk size with ``chanchunk``.
+Cost (measured at 256x256, see benchmarks/): each imaging pass of a chunk costs a fixed
+``FIXED_S`` (benchmark: 0.32 s; 0.65 s in earlier measurements) plus ``PER_CHANNEL_S`` per
+channel, the fixed part paid again at every major cycle. Chunks are pinned to workers (they keep
+state across cycles), so there is no work stealing: the best plan is one chunk per worker,
+balanced to within a channel. The user may force a chunk size with ``chanchunk``; ``assign``
+then balances those chunks over the workers by this cost.
 """
 from __future__ import annotations
 
@@ -29,14 +30,6 @@ def plan(nchan: int, nworkers: int, chanchunk: int | None = None) -> list[tuple[
     if chanchunk:
         return [(first, min(chanchunk, nchan - first)) for first in range(0, nchan, chanchunk)]
     return split(nchan, nworkers)
-
-
-def predicted_seconds(chunks: list[tuple[int, int]], nworkers: int, passes: int = 1) -> float:
-    """Model wall time of the imaging passes with chunks assigned as ``assign`` does."""
-    loads = [0.0] * max(1, nworkers)
-    for worker, chunk_ids in enumerate(assign(chunks, nworkers)):
-        loads[worker] = sum(FIXED_S + PER_CHANNEL_S * chunks[i][1] for i in chunk_ids)
-    return passes * max(loads)
 
 
 def assign(chunks: list[tuple[int, int]], nworkers: int) -> list[list[int]]:

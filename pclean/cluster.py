@@ -8,8 +8,9 @@ import os
 import dask
 
 # CASA allocates its grids outside Python: Dask's memory manager would see a worker "leak" and
-# spill (nothing to spill: actors hold no Dask data), pause (stalling the cycle) or restart it
-# (losing the chunk's state). Only the hard ceiling stays, at a deliberate limit.
+# spill (nothing to spill: actors hold no Dask data) or pause it (stalling every cycle). Where a
+# nanny runs the worker (SLURM jobs, clusters of your own), it restarts a worker only past 98% of
+# its limit; the embedded cluster's workers have no nanny, so only the OS limits them.
 WORKER_MEMORY_CONFIG = {
     "distributed.worker.memory.target": False,
     "distributed.worker.memory.spill": False,

@@ -45,7 +45,7 @@ class ChunkSet:
 
     def close(self) -> None:
         try:
-            self.call("close")
+            self.call("close")  # a no-op for chunks already closed
         except Exception:  # closing after a failure: report the first error, not this one
             pass
 
@@ -68,8 +68,10 @@ def common_beam(per_plane: list[list[float]]) -> list[str]:
             f"{qa.convert(beam['pa'], 'deg')['value']!r}deg"]
 
 
-def run(plan, client, workers: list[str], timings: dict) -> tuple[dict, list]:
-    """Image every chunk of ``plan``; return tclean's summary dict and each chunk's status."""
+def run(plan, client, workers: list[str], products: tuple[str, ...],
+        timings: dict) -> tuple[dict, list]:
+    """Image every chunk of ``plan`` and have each write its own channels of ``products``;
+    return tclean's summary dict and each chunk's status."""
     t0 = time.time()
     chunks = ChunkSet(client, plan.chunks, workers)
     timings["worker_startup"] = time.time() - t0
@@ -77,9 +79,13 @@ def run(plan, client, workers: list[str], timings: dict) -> tuple[dict, list]:
     try:
         summary = _cycles(plan, chunks)
         status = chunks.call("status")
+        t1 = time.time()
+        timings["imaging"] = t1 - t0
+        chunks.call("close")
+        chunks.call("write_own_products", products=products)
+        timings["gather"] = time.time() - t1  # the workers' part of gathering
     finally:
         chunks.close()
-    timings["imaging"] = time.time() - t0
     return summary, status
 
 

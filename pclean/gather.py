@@ -4,7 +4,8 @@ casacore's ImageConcat joins the chunk images along the spectral axis; the coord
 per-plane restoring beams and units come through unchanged (checked against serial tclean).
 Two modes:
 
-* ``paged`` (default): one ordinary CASA image per product; every pixel is copied once.
+* ``paged`` (default): one ordinary CASA image per product; every pixel is copied once here
+  (and once before, by the workers in parallel, for chunks with halo channels to drop).
 * ``virtual``: the chunk images are moved inside the product directory and referenced from it
   (casacore's "movevirtual" concat): no pixel is copied, at the price of an image that is not a
   plain table (``ia.open``/exportfits/viewers read it; ``tb.open`` does not).
@@ -36,14 +37,15 @@ def gather(chunks: list, imagename: str, products: tuple[str, ...],
            mode: str = "paged") -> list[str]:
     """Write ``imagename.<product>`` for every product the chunks made; return the paths.
 
-    ``chunks`` are the plan's ChunkSpecs, in channel order."""
+    ``chunks`` are the plan's ChunkSpecs, in channel order, after each worker wrote its own
+    channels (``ChunkImager.write_own_products``: halo planes already dropped)."""
     ia = casaenv.tools().image()
     written = []
-    for prod in chunk_products([c.imagename for c in chunks], products):
+    for prod in chunk_products([c.own_imagename for c in chunks], products):
         out = f"{imagename}.{prod}"
         if os.path.exists(out):
             raise FileExistsError(f"{out} exists; not overwriting it")
-        infiles = [_own_channels(c, prod) for c in chunks]
+        infiles = [f"{c.own_imagename}.{prod}" for c in chunks]
         if len(infiles) == 1:
             shutil.move(infiles[0], out)  # one chunk: its image is the cube
         else:
@@ -55,28 +57,6 @@ def gather(chunks: list, imagename: str, products: tuple[str, ...],
         written.append(out)
     ia.done()
     return written
-
-
-def _own_channels(chunk, prod: str) -> str:
-    """The chunk's image of ``prod`` without its halo channels (a copy if it has any)."""
-    path = f"{chunk.imagename}.{prod}"
-    if not chunk.halo_local:
-        return path
-    ia = casaenv.tools().image()
-    ia.open(path)
-    try:
-        shape = ia.shape()
-        spec_axis = ia.coordsys().findcoordinate("spectral")["pixel"][0]
-        blc, trc = [0] * len(shape), [n - 1 for n in shape]
-        blc[spec_axis] = chunk.local.start
-        trc[spec_axis] = chunk.local.stop - 1
-        trimmed = f"{chunk.imagename}-own.{prod}"
-        region = casaenv.tools().regionmanager().box(blc=blc, trc=trc)
-        ia.subimage(outfile=trimmed, region=region, dropdeg=False).done()
-    finally:
-        ia.close()
-        ia.done()
-    return trimmed
 
 
 def _restore_miscinfo(out: str, first_chunk: str) -> None:

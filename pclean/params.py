@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,7 +40,6 @@ class Plan:
     weight_density: str | None = None
     vptable: str | None = None  # pins serial's primary-beam model (see primarybeam)
     common_beam: bool = False
-    notes: list = field(default_factory=list)
 
     @property
     def imagename(self) -> str:

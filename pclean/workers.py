@@ -72,6 +72,11 @@ class ChunkSpec:
         return self.impars["imagename"]
 
     @property
+    def own_imagename(self) -> str:
+        """Prefix of the products holding only this chunk's channels (what gather joins)."""
+        return self.imagename + "-own" if self.halo_local else self.imagename
+
+    @property
     def logdir(self) -> str:
         return os.path.join(os.path.dirname(self.workdir), "logs")
 
@@ -171,6 +176,35 @@ class ChunkImager:
         sd.restore()
         if pbcor:
             sd.pbcor()
+
+    def write_own_products(self, products: tuple[str, ...]) -> list[str]:
+        """Write this chunk's own channels of each product, halo planes dropped, in parallel
+        with the other workers; the coordinator then only concatenates. A chunk without halo
+        channels writes nothing: its images are already its own."""
+        spec = self.spec
+        written = []
+        if not spec.halo_local:
+            return written
+        ct = casaenv.tools()
+        ia, rg = ct.image(), ct.regionmanager()
+        for prod in products:
+            path = f"{spec.imagename}.{prod}"
+            if not os.path.isdir(path):
+                continue
+            ia.open(path)
+            try:
+                shape = ia.shape()
+                spec_axis = ia.coordsys().findcoordinate("spectral")["pixel"][0]
+                blc, trc = [0] * len(shape), [n - 1 for n in shape]
+                blc[spec_axis], trc[spec_axis] = spec.local.start, spec.local.stop - 1
+                ia.subimage(outfile=f"{spec.own_imagename}.{prod}",
+                            region=rg.box(blc=blc, trc=trc), dropdeg=False).done()
+            finally:
+                ia.close()
+            written.append(prod)
+        ia.done()
+        rg.done()
+        return written
 
     def beams(self, product: str) -> list:
         """Per-plane restoring beams of one product, [[bmaj", bmin", pa_deg], ...] by channel."""
