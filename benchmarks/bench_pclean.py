@@ -118,6 +118,9 @@ def main() -> int:
     if not os.path.exists(ms):
         simulate(ms, SimSpec(nchan=ns.nchan, chan_width_hz=400e6 / ns.nchan, hours=2.0,
                              integration_s=60.0))
+    # each run's images in a fresh directory (pclean never overwrites); the MS is reused
+    out_dir = os.path.join(work, time.strftime("run-%Y%m%d-%H%M%S"))
+    os.makedirs(out_dir)
     results = {"machine": {"cpus": os.cpu_count()}, "cube": {"nchan": ns.nchan,
                "imsize": ns.imsize, "ms": ms}, "nworkers": ns.nworkers}
     results["ceiling"] = ceiling(ns.nworkers)
@@ -126,9 +129,9 @@ def main() -> int:
     for weighting in ns.weightings.split(","):
         p = dict(imaging_params(weighting, ns.imsize), vis=ms)
         ser = run_child(["--child", "serial", json.dumps(dict(p, imagename=os.path.join(
-            work, f"serial-{weighting}")))])
+            out_dir, f"serial-{weighting}")))])
         par = run_child(["--child", "pclean", json.dumps(dict(p, imagename=os.path.join(
-            work, f"pclean-{weighting}"), nworkers=ns.nworkers))])
+            out_dir, f"pclean-{weighting}"), nworkers=ns.nworkers))])
         t = par["pclean"]["timings"]
         speedup = ser["wall_s"] / par["wall_s"]
         entry = {
@@ -140,8 +143,8 @@ def main() -> int:
                        ("planning", "cluster_start", "worker_startup", "imaging", "gather")},
             "worker_peak_rss_mb": [c["peak_rss_mb"] for c in par["pclean"]["chunks"]],
             "coordinator_peak_rss_mb": par["peak_rss_mb"],
-            "accuracy": max_difference(os.path.join(work, f"pclean-{weighting}"),
-                                       os.path.join(work, f"serial-{weighting}")),
+            "accuracy": max_difference(os.path.join(out_dir, f"pclean-{weighting}"),
+                                       os.path.join(out_dir, f"serial-{weighting}")),
         }
         entry["iterations_equal"] = (ser["iterdone"] == par["iterdone"]
                                      and ser["nmajordone"] == par["nmajordone"])
@@ -158,7 +161,7 @@ def main() -> int:
         p = dict(imaging_params(weighting, ns.imsize), vis=ms)
         many = max(4 * ns.nworkers, 8)
         par = run_child(["--child", "pclean", json.dumps(dict(p, imagename=os.path.join(
-            work, "pclean-many"), nworkers=ns.nworkers, chanchunk=-(-ns.nchan // many)))])
+            out_dir, "pclean-many"), nworkers=ns.nworkers, chanchunk=-(-ns.nchan // many)))])
         base = runs[weighting]["pclean"]
         passes = base["nmajordone"] + 1  # psf + the major cycles
         extra_chunks = par["pclean"]["nchunks"] - base["pclean"]["nchunks"]
