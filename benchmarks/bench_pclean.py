@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ def imaging_params(weighting: str, imsize: int) -> dict:
 
 # -- children: one run in a fresh process --------------------------------------------------------
 def child(mode: str, params: dict) -> dict:
+    from pclean.workers import peak_rss_mb
+
     t0 = time.time()
     if mode == "serial":
         from pclean import casaenv
@@ -51,7 +52,7 @@ def child(mode: str, params: dict) -> dict:
         extra = summary["pclean"]
     return {"process_s": time.time() - t0, "call_s": inside, "iterdone": summary["iterdone"],
             "nmajordone": summary["nmajordone"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "peak_rss_mb": peak_rss_mb(),
             "pclean": extra}
 
 

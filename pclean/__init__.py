@@ -2,12 +2,28 @@
 
 casatools is imported through pclean.casaenv, which arranges the offline CASA configuration
 (and loads the briggsbwtaper shim) before the first import in every process.
-"""
-from pclean.compare import compare_prefixes, run_and_compare
-from pclean.dataset import open_dataset
-from pclean.fitsio import export as exportfits
-from pclean.params import ParameterError
-from pclean.task import pclean
 
-__all__ = ["pclean", "ParameterError", "open_dataset", "compare_prefixes", "run_and_compare",
-           "exportfits"]
+The public names below are imported on first use: a Dask worker imports ``pclean.workers``
+(casatools only, 0.3 s) and must not pay for casatasks (1.5-2 s at every worker start-up),
+which ``pclean()`` needs on the coordinator for tclean's signature and parameter handling.
+"""
+import importlib
+
+_PUBLIC = {"pclean": "pclean.task", "ParameterError": "pclean.params",
+           "open_dataset": "pclean.dataset", "compare_prefixes": "pclean.compare",
+           "run_and_compare": "pclean.compare", "exportfits": "pclean.fitsio"}
+_ATTR = {"exportfits": "export"}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'pclean' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), _ATTR.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -70,8 +70,8 @@ def common_beam(per_plane: list[list[float]]) -> list[str]:
 
 def run(plan, client, workers: list[str], products: tuple[str, ...],
         timings: dict) -> tuple[dict, list]:
-    """Image every chunk of ``plan`` and have each write its own channels of ``products``;
-    return tclean's summary dict and each chunk's status."""
+    """Image every chunk of ``plan``; return tclean's summary dict and each chunk's status.
+    For a virtual gather each chunk then writes its own channels of ``products``."""
     t0 = time.time()
     chunks = ChunkSet(client, plan.chunks, workers)
     timings["worker_startup"] = time.time() - t0
@@ -82,8 +82,9 @@ def run(plan, client, workers: list[str], products: tuple[str, ...],
         t1 = time.time()
         timings["imaging"] = t1 - t0
         chunks.call("close")
-        chunks.call("write_own_products", products=products)
-        timings["gather"] = time.time() - t1  # the workers' part of gathering
+        if plan.params["gather"] == "virtual":
+            chunks.call("write_own_products", products=products)
+        timings["gather"] = time.time() - t1  # the workers' part of a virtual gather
     finally:
         chunks.close()
     return summary, status

@@ -1,23 +1,35 @@
 """Chunks -> one final cube per product, with tclean's names.
 
-casacore's ImageConcat joins the chunk images along the spectral axis; the coordinate system,
-per-plane restoring beams and units come through unchanged (checked against serial tclean).
 Two modes:
 
-* ``paged`` (default): one ordinary CASA image per product; every pixel is copied once here
-  (and once before, by the workers in parallel, for chunks with halo channels to drop).
-* ``virtual``: the chunk images are moved inside the product directory and referenced from it
-  (casacore's "movevirtual" concat): no pixel is copied, at the price of an image that is not a
-  plain table (``ia.open``/exportfits/viewers read it; ``tb.open`` does not).
+* ``paged`` (default): one ordinary CASA image per product, assembled on the workers, one product
+  per task, in parallel. Each product is created at the full cube's shape and coordinate system
+  (CASA's own, from planning) and every chunk's *own* channels are inserted straight from the
+  chunk image (halo planes are simply not read): every pixel is written once. Pixel masks,
+  brightness unit, per-plane beams, image info and miscinfo are carried over as tclean writes
+  them.
+* ``virtual``: no pixel is copied. Workers write their own channels (halo planes dropped) and
+  casacore's ImageConcat references those images from inside the product directory
+  ("movevirtual"): an image ``ia.open``/exportfits/viewers read, but not a plain table.
 """
 from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 
 from pclean import casaenv
 
-_MODES = {"paged": "p", "virtual": "m"}
+
+@dataclass(frozen=True)
+class Part:
+    """A chunk's contribution to the final cube: ``nchan`` planes of ``path`` from plane
+    ``local`` on, going to cube channel ``first``."""
+
+    path: str
+    local: int
+    nchan: int
+    first: int
 
 
 def chunk_products(chunk_imagenames: list[str], products: tuple[str, ...]) -> list[str]:
@@ -33,39 +45,113 @@ def chunk_products(chunk_imagenames: list[str], products: tuple[str, ...]) -> li
     return found
 
 
-def gather(chunks: list, imagename: str, products: tuple[str, ...],
-           mode: str = "paged") -> list[str]:
+def gather(chunks: list, imagename: str, products: tuple[str, ...], csys: dict,
+           client=None, workers: list[str] | None = None, mode: str = "paged") -> list[str]:
     """Write ``imagename.<product>`` for every product the chunks made; return the paths.
 
-    ``chunks`` are the plan's ChunkSpecs, in channel order, after each worker wrote its own
-    channels (``ChunkImager.write_own_products``: halo planes already dropped)."""
-    ia = casaenv.tools().image()
-    written = []
-    for prod in chunk_products([c.own_imagename for c in chunks], products):
-        out = f"{imagename}.{prod}"
+    ``chunks`` are the plan's ChunkSpecs in channel order, imaged and closed; ``csys`` is the
+    full cube's coordinate system record. With a ``client``, paged products are assembled on
+    ``workers`` (one product per task), otherwise here."""
+    use_own = mode == "virtual"
+    names = [c.own_imagename if use_own else c.imagename for c in chunks]
+    found = chunk_products(names, products)
+    outputs = {prod: f"{imagename}.{prod}" for prod in found}
+    for out in outputs.values():
         if os.path.exists(out):
             raise FileExistsError(f"{out} exists; not overwriting it")
-        infiles = [f"{c.own_imagename}.{prod}" for c in chunks]
-        if len(infiles) == 1:
-            shutil.move(infiles[0], out)  # one chunk: its image is the cube
-        else:
-            result = ia.imageconcat(outfile=out, infiles=infiles, axis=-1, relax=True,
-                                    tempclose=False, overwrite=False, mode=_MODES[mode])
-            result.done()
-            if mode == "paged":
-                _restore_miscinfo(out, infiles[0])
-        written.append(out)
-    ia.done()
-    return written
+    if len(chunks) == 1 and not chunks[0].halo_local:
+        for prod, out in outputs.items():
+            shutil.move(f"{names[0]}.{prod}", out)  # one chunk: its image is the cube
+        return list(outputs.values())
+    if use_own:
+        for prod, out in outputs.items():
+            _virtual_concat(out, [f"{n}.{prod}" for n in names])
+        return list(outputs.values())
+    jobs = {prod: [Part(f"{c.imagename}.{prod}", c.local.start, c.nchan, c.first)
+                   for c in chunks] for prod in found}
+    if client is None:
+        for prod, parts in jobs.items():
+            assemble(outputs[prod], parts, csys)
+    else:
+        # the biggest products first, spread over the workers; sumwt is one pixel per plane
+        order = sorted(found, key=lambda prod: prod == "sumwt")
+        futures = [client.submit(assemble, outputs[prod], jobs[prod], csys, pure=False,
+                                 workers=[workers[i % len(workers)]])
+                   for i, prod in enumerate(order)]
+        client.gather(futures)
+    return list(outputs.values())
 
 
-def _restore_miscinfo(out: str, first_chunk: str) -> None:
-    """ImageConcat merges every input's miscinfo with _1, _2 suffixes; keep tclean's keys."""
+def assemble(out: str, parts: list[Part], csys: dict) -> str:
+    """Write one product of the final cube from its chunks (runs on a worker)."""
+    ct = casaenv.tools()
+    ia, src, rg = ct.image(), ct.image(), ct.regionmanager()
+    src.open(parts[0].path)
+    shape = [int(n) for n in src.shape()]
+    spec_axis = int(src.coordsys().findcoordinate("spectral")["pixel"][0])
+    unit, misc = src.brightnessunit(), src.miscinfo()
+    default_mask = src.maskhandler("default")[0]
+    src.close()
+    shape[spec_axis] = sum(p.nchan for p in parts)
+    ia.fromshape(out, shape, csys=csys, overwrite=False, log=False)
+    try:
+        if default_mask:
+            # tclean masks pixels below pblimit in .image/.residual/.pb ("mask0"); insert()
+            # copies mask values only into an image that already has a default mask
+            ia.calcmask("T", name=default_mask, asdefault=True)
+        for part in parts:
+            blc, trc = [0] * len(shape), [n - 1 for n in shape]
+            blc[spec_axis], trc[spec_axis] = part.local, part.local + part.nchan - 1
+            locate = [0] * len(shape)
+            locate[spec_axis] = part.first
+            ia.insert(infile=part.path, region=rg.box(blc=blc, trc=trc), locate=locate,
+                      verbose=False)
+        if unit:
+            ia.setbrightnessunit(unit)
+        ia.setmiscinfo(misc)
+    finally:
+        ia.close()
+        ia.done()
+        src.done()
+        rg.done()
+    _write_imageinfo(out, parts, shape[spec_axis])
+    return out
+
+
+def _write_imageinfo(out: str, parts: list[Part], nchan: int) -> None:
+    """Image type, object name and restoring beams of the chunks, as one cube's.
+
+    Per-plane beams are written as casacore's ImageInfo record in one go: setting them plane by
+    plane through ``ia.setrestoringbeam`` rewrites the whole beam set each time (1.5 s for 256
+    channels). In that record plane ``*k`` is channel ``k % nChannels`` of Stokes
+    ``k // nChannels`` (checked with ``ia.setrestoringbeam(channel=, polarization=)``)."""
+    tb = casaenv.tools().table()
+    infos = []
+    for part in parts:
+        tb.open(part.path)
+        infos.append(tb.getkeyword("imageinfo"))
+        tb.close()
+    info = {k: v for k, v in infos[0].items() if k != "perplanebeams"}
+    if "perplanebeams" in infos[0]:
+        nstokes = int(infos[0]["perplanebeams"]["nStokes"])
+        beams = {"nChannels": nchan, "nStokes": nstokes}
+        for part, part_info in zip(parts, infos):
+            planes = part_info["perplanebeams"]
+            n_in = int(planes["nChannels"])
+            for s in range(nstokes):
+                for c in range(part.nchan):
+                    beams[f"*{s * nchan + part.first + c}"] = planes[f"*{s * n_in + part.local + c}"]
+        info["perplanebeams"] = beams
+    tb.open(out, nomodify=False)
+    try:
+        tb.putkeyword("imageinfo", info)
+    finally:
+        tb.close()
+        tb.done()
+
+
+def _virtual_concat(out: str, infiles: list[str]) -> None:
     ia = casaenv.tools().image()
-    ia.open(first_chunk)
-    misc = ia.miscinfo()
-    ia.close()
-    ia.open(out)
-    ia.setmiscinfo(misc)
-    ia.close()
+    ia.imageconcat(outfile=out, infiles=infiles, axis=-1, relax=True, tempclose=False,
+                   overwrite=False, mode="m").done()
     ia.done()

@@ -47,7 +47,8 @@ def run_params(raw: dict) -> dict:
             summary, chunk_status = driver.run(plan, client, workers, params.PRODUCTS,
                                                timings)
             t0 = time.time()
-            written = gather.gather(plan.chunks, plan.imagename, params.PRODUCTS, p["gather"])
+            written = gather.gather(plan.chunks, plan.imagename, params.PRODUCTS, plan.grid.csys,
+                                    client, workers, p["gather"])
             timings["gather"] += time.time() - t0
             failed = False
         finally:

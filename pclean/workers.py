@@ -217,10 +217,8 @@ class ChunkImager:
         return beams_from_info(info)
 
     def status(self) -> dict:
-        import resource
-
         return {"pid": os.getpid(), "fracbw_substitutions": self.fracbw_substitutions,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+                "peak_rss_mb": peak_rss_mb()}
 
     def close(self) -> None:
         for tool in (self.sd, self.pn, self.si):
@@ -235,6 +233,18 @@ class ChunkImager:
         workroot = os.path.dirname(self.spec.workdir)
         os.chdir(prev if os.path.isdir(prev) and not prev.startswith(workroot)
                  else tempfile.gettempdir())
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM). Not getrusage's ru_maxrss: Linux keeps
+    that across exec, so a process forked from a big parent reports the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    import resource  # not Linux
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def beams_from_info(info: dict) -> list:

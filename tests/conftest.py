@@ -78,6 +78,28 @@ def read(path):
     return pixels, beams, csys
 
 
+def image_metadata(path):
+    """What a CASA image carries besides pixels: unit, default pixel mask (name and values),
+    image type and object name, and miscinfo keys."""
+    ct = casaenv.tools()
+    ia = ct.image()
+    ia.open(path)
+    try:
+        default = ia.maskhandler("default")[0]
+        mask = ia.getchunk(getmask=True) if default else None
+        summary = ia.summary(list=False)
+        meta = {"unit": ia.brightnessunit(), "default_mask": default, "mask": mask,
+                "imagetype": summary.get("imagetype"), "objectname": summary.get("object", ""),
+                "miscinfo_keys": sorted(k for k in ia.miscinfo() if k not in _RUN_MISCINFO)}
+    finally:
+        ia.close()
+    return meta
+
+
+# miscinfo keys tclean fills from the run itself (memory, processes), not from the data
+_RUN_MISCINFO = {"memavail", "memreq", "mpiprocs", "chnchnks"}
+
+
 def _beam_list(info):
     if not info:
         return []
@@ -103,6 +125,14 @@ def assert_cube_equal(test_prefix, ref_prefix, products=PRODUCTS, rtol=1e-5):
             f"pclean {np.size(got) - np.isfinite(got).sum()}")
         ref, got = np.nan_to_num(ref), np.nan_to_num(got)
         assert got_cs["spectral2"]["wcs"] == pytest.approx(ref_cs["spectral2"]["wcs"], rel=1e-12)
+        assert got_cs["direction0"]["crval"] == pytest.approx(ref_cs["direction0"]["crval"])
+        assert got_cs["direction0"]["crpix"] == pytest.approx(ref_cs["direction0"]["crpix"])
+        gm, rm = image_metadata(test_path), image_metadata(ref_path)
+        for key in ("unit", "default_mask", "imagetype", "objectname", "miscinfo_keys"):
+            assert gm[key] == rm[key], f".{prod}: {key} {gm[key]!r}, tclean {rm[key]!r}"
+        if rm["mask"] is not None:
+            bad = int((gm["mask"] != rm["mask"]).sum())
+            assert bad == 0, f".{prod}: {bad} pixel-mask values differ from tclean's"
         peak = float(np.abs(ref).max()) or 1.0
         per_chan = np.abs(got.astype(float) - ref).max(axis=(0, 1, 2)) / peak
         worst = int(per_chan.argmax())
