@@ -1,16 +1,14 @@
 """The chunk plan: how the cube's channels are split among workers.
 
-Cost (measured at 256x256, see benchmarks/): each imaging pass of a chunk costs a fixed
-``FIXED_S`` (benchmark: 0.32 s; 0.65 s in earlier measurements) plus ``PER_CHANNEL_S`` per
-channel, the fixed part paid again at every major cycle. Chunks are pinned to workers (they keep
-state across cycles), so there is no work stealing: the best plan is one chunk per worker,
-balanced to within a channel. The user may force a chunk size with ``chanchunk``; ``assign``
-then balances those chunks over the workers by this cost.
+Chunks are pinned to workers (they keep state across cycles) and every imaging pass runs on all
+of them together, so there is no work stealing; each chunk pays a fixed cost at every pass
+(``costmodel``). The default plan is therefore the fewest chunks per worker whose largest chunk
+fits the worker's memory (usually one), balanced to within a channel. The user may force a chunk
+size with ``chanchunk``; ``assign`` then balances those chunks over the workers by the model.
 """
 from __future__ import annotations
 
-FIXED_S = 0.65
-PER_CHANNEL_S = 0.05
+from pclean import costmodel
 
 
 def split(nchan: int, nchunks: int) -> list[tuple[int, int]]:
@@ -25,11 +23,14 @@ def split(nchan: int, nchunks: int) -> list[tuple[int, int]]:
     return out
 
 
-def plan(nchan: int, nworkers: int, chanchunk: int | None = None) -> list[tuple[int, int]]:
-    """(first channel, number of channels) for every chunk."""
+def plan(nchan: int, nworkers: int, chanchunk: int | None = None, npix: int = 0,
+         memory_limit_mb: float | None = None) -> list[tuple[int, int]]:
+    """(first channel, number of channels) for every chunk; ``npix`` pixels per plane and the
+    workers' memory limit let the cost model split a worker's channels when they would not fit."""
     if chanchunk:
         return [(first, min(chanchunk, nchan - first)) for first in range(0, nchan, chanchunk)]
-    return split(nchan, nworkers)
+    k = costmodel.chunks_per_worker(nchan, npix, nworkers, memory_limit_mb)
+    return split(nchan, k * nworkers)
 
 
 def assign(chunks: list[tuple[int, int]], nworkers: int) -> list[list[int]]:
@@ -37,6 +38,6 @@ def assign(chunks: list[tuple[int, int]], nworkers: int) -> list[list[int]]:
     loads = [[0, w, []] for w in range(max(1, nworkers))]
     for i in sorted(range(len(chunks)), key=lambda i: -chunks[i][1]):
         target = min(loads, key=lambda x: (x[0], x[1]))
-        target[0] += FIXED_S / PER_CHANNEL_S + chunks[i][1]
+        target[0] += costmodel.DEFAULT.fixed_s / costmodel.chan_pass_s(0) + chunks[i][1]
         target[2].append(i)
     return [sorted(x[2]) for x in loads]

@@ -119,6 +119,13 @@ def _embedded_cluster(n: int, worker_memory, options: dict):
                            worker=worker, name="pclean")
 
 
+def memory_limit_mb(client, workers: list[str]) -> float | None:
+    """The smallest memory limit among ``workers`` (MB), or None where none is set."""
+    info = client.scheduler_info()["workers"]
+    limits = [info[w].get("memory_limit") or 0 for w in workers if w in info]
+    return min(limits) / 2**20 if limits and all(limits) else None
+
+
 def worker_addresses(client, nworkers: int | None = None) -> list[str]:
     workers = sorted(client.scheduler_info()["workers"])
     if not workers:

@@ -207,12 +207,15 @@ def halo(first: int, n: int, nchan: int, deconvolving: bool) -> tuple[int, int]:
     return 0, 0
 
 
-def split_chunks(plan: Plan, nworkers: int) -> None:
+def split_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None) -> None:
     """The chunk plan: each chunk described in the user's terms (see ``spectral``)."""
     p, full, grid = plan.params, plan.imager, plan.grid
     impars = full.getImagePars()["0"]
+    imsize = np.atleast_1d(impars["imsize"])  # one number means a square image
+    npix = int(imsize[0]) * int(imsize[-1])
     plan.chunks = []
-    for index, (first, n) in enumerate(chunking.plan(grid.nchan, nworkers, p["chanchunk"])):
+    for index, (first, n) in enumerate(chunking.plan(grid.nchan, nworkers, p["chanchunk"], npix,
+                                                     memory_limit_mb)):
         before, after = halo(first, n, grid.nchan, int(p["niter"]) > 0)
         img_first, img_nchan = first - before, n + before + after
         workdir = os.path.join(plan.workroot, f"chunk-{index:04d}")

@@ -40,7 +40,7 @@ def run_params(raw: dict) -> dict:
             t0 = time.time()
             params.add_primary_beam_model(plan)
             params.add_shared_weight_density(plan)
-            params.split_chunks(plan, len(workers))
+            params.split_chunks(plan, len(workers), cluster.memory_limit_mb(client, workers))
             timings["planning"] += time.time() - t0
             from pclean import driver, gather
 

@@ -81,6 +81,23 @@ class ChunkSpec:
         return os.path.join(os.path.dirname(self.workdir), "logs")
 
 
+def _timed(method):
+    """Add the time spent in an imaging step to the chunk's ``busy`` record."""
+    import functools
+    import time
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.busy[method.__name__] = self.busy.get(method.__name__, 0.0) + (
+                time.perf_counter() - t0)
+
+    return wrapper
+
+
 class ChunkImager:
     """One chunk's CASA imaging tools, driven by the coordinator (a Dask actor)."""
 
@@ -115,6 +132,7 @@ class ChunkImager:
             self.sd = ct.synthesisdeconvolver()
             self.sd.setupdeconvolution(decpars=spec.decpars)
         self.fracbw_substitutions = None
+        self.busy = {}  # seconds spent in each imaging step (load balance, benchmarks)
 
     # -- weighting -------------------------------------------------------------------------
     def _set_weighting(self):
@@ -135,6 +153,7 @@ class ChunkImager:
             self.si.setweightdensity(spec.weight_density)
 
     # -- imaging steps (tclean's order) ----------------------------------------------------
+    @_timed
     def make_psf(self) -> dict:
         from pclean import fracbw
 
@@ -147,24 +166,30 @@ class ChunkImager:
                                                             self.si.setweighting)
         return {"beams": self.beams("psf")[self.spec.local]}
 
+    @_timed
     def make_pb(self) -> None:
         # the standard gridder makes the cube's pb with the psf; the normalizer scales it
         if not ("stand" in self.spec.gridpars["gridder"]):
             self.si.makepb()
         self.pn.normalizeprimarybeam()
 
+    @_timed
     def major_cycle(self, controls: dict) -> None:
         self.si.executemajorcycle(controls=controls)
 
+    @_timed
     def init_minor(self) -> dict:
         return self.sd.initminorcycle()
 
+    @_timed
     def setup_mask(self) -> bool:
         return bool(self.sd.setupmask())
 
+    @_timed
     def minor_cycle(self, controls: dict) -> dict:
         return self.sd.executeminorcycle(iterbotrecord=controls)
 
+    @_timed
     def restore(self, restoringbeam=None, pbcor: bool = False) -> None:
         sd = self.sd
         if restoringbeam is not None:
@@ -218,7 +243,7 @@ class ChunkImager:
 
     def status(self) -> dict:
         return {"pid": os.getpid(), "fracbw_substitutions": self.fracbw_substitutions,
-                "peak_rss_mb": peak_rss_mb()}
+                "peak_rss_mb": peak_rss_mb(), "busy_s": dict(self.busy)}
 
     def close(self) -> None:
         for tool in (self.sd, self.pn, self.si):
