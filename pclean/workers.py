@@ -203,9 +203,9 @@ class ChunkImager:
             sd.pbcor()
 
     def write_own_products(self, products: tuple[str, ...]) -> list[str]:
-        """Write this chunk's own channels of each product, halo planes dropped, in parallel
-        with the other workers; the coordinator then only concatenates. A chunk without halo
-        channels writes nothing: its images are already its own."""
+        """For a virtual gather: write this chunk's own channels of each product, halo planes
+        dropped, in parallel with the other workers; the coordinator then references them. A
+        chunk without halo channels writes nothing: its images are already its own."""
         spec = self.spec
         written = []
         if not spec.halo_local:
