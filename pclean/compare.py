@@ -302,9 +302,43 @@ def compare_prefixes(test_prefix: str, ref_prefix: str, tolerance: float = DEFAU
     """
     if not tolerance >= 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
-    return compare_datasets(open_dataset(test_prefix, products),
-                            open_dataset(ref_prefix, products), tolerance,
-                            names=(str(test_prefix), str(ref_prefix)))
+    test, ref = open_dataset(test_prefix, products), open_dataset(ref_prefix, products)
+    report = compare_datasets(test, ref, tolerance, names=(str(test_prefix), str(ref_prefix)))
+    report.missing.update(_pixel_mask_differences(test_prefix, ref_prefix, test, ref))
+    return report
+
+
+def _pixel_mask_differences(test_prefix, ref_prefix, test, ref) -> dict[str, str]:
+    """Default pixel masks (tclean's "mask0" below pblimit): same values, and same name where
+    both images are plain (a virtual concatenation carries its parts' masks without a name)."""
+    import dask
+
+    out, same = {}, []
+    for prod in [p for p in _products_of(ref) if p in _products_of(test)]:
+        ta, ra = test[prod].attrs, ref[prod].attrs
+        tn, rn = ta.get("pixel_mask", ""), ra.get("pixel_mask", "")
+        paged = ta.get("storage") == ra.get("storage") == "paged"
+        if paged and tn != rn:
+            out[f"{prod} pixel mask"] = f"default pixel mask {tn!r} (test) vs {rn!r} (ref)"
+        elif tn or rn or not paged:
+            same.append(prod)
+    if not same:
+        return out
+    # masked=True reads pixels outside the mask as NaN: compare where each set has them
+    tm, rm = open_dataset(test_prefix, same, masked=True), open_dataset(ref_prefix, same,
+                                                                        masked=True)
+    lazy = {}
+    for prod in same:
+        t = tm[prod].transpose("chan", ...).data
+        r = rm[prod].transpose(*tm[prod].transpose("chan", ...).dims).data
+        lazy[prod] = (np.isnan(t) != np.isnan(r)).sum(axis=tuple(range(1, t.ndim)))
+    (counts,) = dask.compute(lazy, scheduler="threads")
+    for prod, per_chan in counts.items():
+        bad = np.flatnonzero(per_chan)
+        if len(bad):
+            out[f"{prod} pixel mask"] = (f"{int(per_chan.sum())} pixel-mask values differ "
+                                         f"(first: channel {int(ref.chan.values[bad[0]])})")
+    return out
 
 
 def compare_datasets(test, ref, tolerance: float = DEFAULT_TOLERANCE,

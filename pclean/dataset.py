@@ -313,6 +313,7 @@ def _describe(ia, path: str, ct) -> dict:
                 "storage": "virtual" if os.path.exists(os.path.join(path, "imageconcat.json"))
                 else "paged",
                 "has_beam": int(not np.all(np.isnan(beams))),
+                "pixel_mask": ia.maskhandler("default")[0],  # '' when there is none
             },
         }
     finally:

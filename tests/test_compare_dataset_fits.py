@@ -177,6 +177,30 @@ def test_perturbed_copy_shows_size_and_channel_and_fails(cube, tmp_path):
                 "--report", tmp_path / "rep2") == 0
 
 
+def test_pixel_masks_are_compared(cube, tmp_path):
+    """tclean masks pixels below pblimit; a set whose masks differ must not pass."""
+    _vis, prefix, _ = cube
+    mask = np.ones((IMSIZE, IMSIZE, 1, NCHAN), bool)
+    mask[:5, :5] = False  # a masked corner, as below pblimit
+    ref, test = (_copy_set(prefix, str(tmp_path / name)) for name in ("ref", "test"))
+    flipped = mask.copy()
+    flipped[20, 20, 0, 3] = False
+    ia = _tool().image()
+    for path, m in ((ref, mask), (test, flipped)):
+        ia.open(path + ".image")
+        ia.putregion(pixelmask=m)  # creates the default mask
+        ia.close()
+    ia.done()
+
+    assert compare_prefixes(ref, ref).passed
+    report = compare_prefixes(test, ref)
+    assert report.failures() == [".image pixel mask: 1 pixel-mask values differ "
+                                 "(first: channel 3)"]
+    np.testing.assert_array_equal(report.products["image"].max_abs, 0.0)  # pixels are equal
+    unmasked = compare_prefixes(prefix, ref)
+    assert not unmasked.passed and "default pixel mask ''" in unmasked.failures()[0]
+
+
 def test_dataset_equals_casatools(cube, tmp_path):
     _vis, prefix, _ = cube
     ds = open_dataset(prefix)
