@@ -8,7 +8,15 @@ size with ``chanchunk``; ``assign`` then balances those chunks over the workers 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from pclean import costmodel
+
+
+def plane_pixels(imsize) -> int:
+    """Pixels per image plane from tclean's ``imsize`` (one number means a square)."""
+    sizes = np.atleast_1d(imsize)
+    return int(sizes[0]) * int(sizes[-1])
 
 
 def split(nchan: int, nchunks: int) -> list[tuple[int, int]]:
@@ -33,11 +41,12 @@ def plan(nchan: int, nworkers: int, chanchunk: int | None = None, npix: int = 0,
     return split(nchan, k * nworkers)
 
 
-def assign(chunks: list[tuple[int, int]], nworkers: int) -> list[list[int]]:
-    """Chunk indices per worker, balancing channels (largest chunk to the least loaded)."""
-    loads = [[0, w, []] for w in range(max(1, nworkers))]
+def assign(chunks: list[tuple[int, int]], nworkers: int, npix: int = 0) -> list[list[int]]:
+    """Chunk indices per worker, balancing the model's time per pass (largest chunk to the
+    least loaded worker)."""
+    loads = [[0.0, w, []] for w in range(max(1, nworkers))]
     for i in sorted(range(len(chunks)), key=lambda i: -chunks[i][1]):
         target = min(loads, key=lambda x: (x[0], x[1]))
-        target[0] += costmodel.DEFAULT.fixed_s / costmodel.chan_pass_s(0) + chunks[i][1]
+        target[0] += costmodel.chunk_pass_s(chunks[i][1], npix)
         target[2].append(i)
     return [sorted(x[2]) for x in loads]

@@ -52,10 +52,15 @@ def chan_pass_s(npix: int, c: Coefficients = DEFAULT) -> float:
     return c.chan_pass_s + c.chan_pass_s_per_mpix * npix / 1e6
 
 
+def chunk_pass_s(nchan: int, npix: int, c: Coefficients = DEFAULT) -> float:
+    """One imaging pass of one chunk."""
+    return c.fixed_s + nchan * chan_pass_s(npix, c)
+
+
 def imaging_s(loads: list[list[int]], npix: int, passes: int, c: Coefficients = DEFAULT) -> float:
     """Imaging wall time: ``loads`` is, per worker, the channel counts of its chunks."""
-    per_pass = max((sum(c.fixed_s + n * chan_pass_s(npix, c) for n in chunks)
-                    for chunks in loads), default=0.0)
+    per_pass = max((sum(chunk_pass_s(n, npix, c) for n in chunks) for chunks in loads),
+                   default=0.0)
     return passes * per_pass
 
 
@@ -89,12 +94,13 @@ def predict(nchan: int, imsize: int, nworkers: int, passes: int = 3,
             memory_limit_mb: float | None = None, gather: str = "paged",
             c: Coefficients = DEFAULT) -> dict:
     """Wall-time breakdown and memory per worker for the default plan of such a cube."""
+    from pclean import chunking  # the plan pclean itself would make
+
     npix = imsize * imsize
     k = chunks_per_worker(nchan, npix, nworkers, memory_limit_mb, c)
-    nchunks = min(nchan, k * nworkers)
-    base, extra = divmod(nchan, nchunks)
-    sizes = [base + (1 if i < extra else 0) for i in range(nchunks)]
-    loads = [sizes[w::nworkers] for w in range(nworkers)]
+    chunks = chunking.split(nchan, k * nworkers)
+    sizes = [n for _, n in chunks]
+    loads = [[sizes[i] for i in ids] for ids in chunking.assign(chunks, nworkers, npix)]
     t = {"cluster_start": c.cluster_start_s,
          "imaging": imaging_s(loads, npix, passes, c),
          "gather": gather_s(nchan, npix, nworkers, gather, c)}

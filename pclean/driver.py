@@ -18,7 +18,8 @@ class ChunkSet:
     """The chunk actors of one run, called together."""
 
     def __init__(self, client, specs, workers: list[str]):
-        placement = chunking.assign([(s.img_first, s.img_nchan) for s in specs], len(workers))
+        placement = chunking.assign([(s.img_first, s.img_nchan) for s in specs], len(workers),
+                                    specs[0].npix)
         futures = [None] * len(specs)
         for w, chunk_ids in enumerate(placement):
             for i in chunk_ids:
@@ -44,9 +45,10 @@ class ChunkSet:
         return results
 
     def close(self) -> None:
+        """Close every chunk after a failure: the first error is the one to report."""
         try:
-            self.call("close")  # a no-op for chunks already closed
-        except Exception:  # closing after a failure: report the first error, not this one
+            self.call("close")
+        except Exception:
             pass
 
 
@@ -68,10 +70,9 @@ def common_beam(per_plane: list[list[float]]) -> list[str]:
             f"{qa.convert(beam['pa'], 'deg')['value']!r}deg"]
 
 
-def run(plan, client, workers: list[str], products: tuple[str, ...],
-        timings: dict) -> tuple[dict, list]:
+def run(plan, client, workers: list[str], timings: dict) -> tuple[dict, list]:
     """Image every chunk of ``plan``; return tclean's summary dict and each chunk's status.
-    For a virtual gather each chunk then writes its own channels of ``products``."""
+    The chunks' tools are closed on return, so their images can be gathered."""
     t0 = time.time()
     chunks = ChunkSet(client, plan.chunks, workers)
     timings["worker_startup"] = time.time() - t0
@@ -79,14 +80,11 @@ def run(plan, client, workers: list[str], products: tuple[str, ...],
     try:
         summary = _cycles(plan, chunks)
         status = chunks.call("status")
-        t1 = time.time()
-        timings["imaging"] = t1 - t0
+        timings["imaging"] = time.time() - t0
         chunks.call("close")
-        if plan.params["gather"] == "virtual":
-            chunks.call("write_own_products", products=products)
-        timings["gather"] = time.time() - t1  # the workers' part of a virtual gather
-    finally:
+    except BaseException:
         chunks.close()
+        raise
     return summary, status
 
 

@@ -124,18 +124,18 @@ def loaded_too_late() -> bool:
 # ---------------------------------------------------------------------------------------------
 # a casatools rebuilt with patches/casatools-setweighting-fracbw.patch
 
-def _accepts_fracbw(func) -> bool:
+def accepts_fracbw(func) -> bool:
     try:
         return "fracbw" in inspect.signature(func).parameters
     except (TypeError, ValueError):
         return False
 
 
-def binding_accepts_fracbw() -> bool:
+def bindingaccepts_fracbw() -> bool:
     """Whether the installed casatools' synthesisimager.setweighting has a ``fracbw`` argument."""
     mod = sys.modules.get("casatools.synthesisimager")
     if mod is not None:
-        return _accepts_fracbw(mod.synthesisimager.setweighting)
+        return accepts_fracbw(mod.synthesisimager.setweighting)
     # Not imported yet: read the generated wrapper rather than importing casatools here.
     try:
         spec = importlib.util.find_spec("casatools")
@@ -153,7 +153,7 @@ def binding_accepts_fracbw() -> bool:
         pass
     from pclean import casaenv
 
-    return _accepts_fracbw(casaenv.tools().synthesisimager.setweighting)
+    return accepts_fracbw(casaenv.tools().synthesisimager.setweighting)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +198,7 @@ def _ctor_symbol_present() -> tuple[bool, str]:
 
 def require() -> None:
     """Raise RuntimeError unless briggsbwtaper can get the full-cube fracBW in this process."""
-    if binding_accepts_fracbw():
+    if bindingaccepts_fracbw():
         return  # rebuilt casatools: fracbw goes to setweighting directly, no shim needed
     preload()
     head = ("weighting='briggsbwtaper' with a parallel cube needs the full-cube fractional "
@@ -256,7 +256,7 @@ def check_applied(before: int, value: float, setweighting) -> int:
     bound ``synthesisimager.setweighting`` used. Returns the new substitution count (0 when the
     binding takes ``fracbw`` itself).
     """
-    if _accepts_fracbw(setweighting):
+    if accepts_fracbw(setweighting):
         return 0
     after = substitutions()
     if after <= before:

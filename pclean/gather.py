@@ -8,9 +8,10 @@ Two modes:
   chunk image (halo planes are simply not read): every pixel is written once. Pixel masks,
   brightness unit, per-plane beams, image info and miscinfo are carried over as tclean writes
   them.
-* ``virtual``: no pixel is copied. Workers write their own channels (halo planes dropped) and
-  casacore's ImageConcat references those images from inside the product directory
-  ("movevirtual"): an image ``ia.open``/exportfits/viewers read, but not a plain table.
+* ``virtual``: no pixel is copied, except that chunks with halo channels first write their own
+  channels (on the workers); casacore's ImageConcat then references those images from inside
+  the product directory ("movevirtual"): an image ``ia.open``/exportfits/viewers read, but not
+  a plain table.
 """
 from __future__ import annotations
 
@@ -45,41 +46,46 @@ def chunk_products(chunk_imagenames: list[str], products: tuple[str, ...]) -> li
     return found
 
 
-def gather(chunks: list, imagename: str, products: tuple[str, ...], csys: dict,
-           client=None, workers: list[str] | None = None, mode: str = "paged") -> list[str]:
+def gather(chunks: list, imagename: str, products: tuple[str, ...], csys: dict, client,
+           workers: list[str], mode: str = "paged") -> list[str]:
     """Write ``imagename.<product>`` for every product the chunks made; return the paths.
 
     ``chunks`` are the plan's ChunkSpecs in channel order, imaged and closed; ``csys`` is the
-    full cube's coordinate system record. With a ``client``, paged products are assembled on
-    ``workers`` (one product per task), otherwise here."""
-    use_own = mode == "virtual"
-    names = [c.own_imagename if use_own else c.imagename for c in chunks]
-    found = chunk_products(names, products)
+    full cube's coordinate system record. The copying runs on ``workers``, in parallel."""
+    found = chunk_products([c.imagename for c in chunks], products)
     outputs = {prod: f"{imagename}.{prod}" for prod in found}
     for out in outputs.values():
         if os.path.exists(out):
             raise FileExistsError(f"{out} exists; not overwriting it")
-    if len(chunks) == 1 and not chunks[0].halo_local:
+    if len(chunks) == 1:  # one chunk (never with halo channels): its images are the cube
         for prod, out in outputs.items():
-            shutil.move(f"{names[0]}.{prod}", out)  # one chunk: its image is the cube
-        return list(outputs.values())
-    if use_own:
+            shutil.move(f"{chunks[0].imagename}.{prod}", out)
+    elif mode == "virtual":
+        _on_workers(client, workers, [(write_own, c, found) for c in chunks])
         for prod, out in outputs.items():
-            _virtual_concat(out, [f"{n}.{prod}" for n in names])
-        return list(outputs.values())
-    jobs = {prod: [Part(f"{c.imagename}.{prod}", c.local.start, c.nchan, c.first)
-                   for c in chunks] for prod in found}
-    if client is None:
-        for prod, parts in jobs.items():
-            assemble(outputs[prod], parts, csys)
+            _virtual_concat(out, [f"{c.own_imagename}.{prod}" for c in chunks])
     else:
-        # the biggest products first, spread over the workers; sumwt is one pixel per plane
+        # the biggest products first; sumwt is one pixel per plane
         order = sorted(found, key=lambda prod: prod == "sumwt")
-        futures = [client.submit(assemble, outputs[prod], jobs[prod], csys, pure=False,
-                                 workers=[workers[i % len(workers)]])
-                   for i, prod in enumerate(order)]
-        client.gather(futures)
+        _on_workers(client, workers, [
+            (assemble, outputs[prod], [Part(f"{c.imagename}.{prod}", c.local.start, c.nchan,
+                                            c.first) for c in chunks], csys)
+            for prod in order])
     return list(outputs.values())
+
+
+def _on_workers(client, workers: list[str], calls: list[tuple]) -> list:
+    """Run ``(function, *args)`` calls on the workers, spread round-robin, and wait."""
+    futures = [client.submit(fn, *args, pure=False, workers=[workers[i % len(workers)]])
+               for i, (fn, *args) in enumerate(calls)]
+    return client.gather(futures)
+
+
+def _own_channels(rg, shape: list[int], spec_axis: int, first: int, nchan: int) -> dict:
+    """A box region of ``nchan`` planes from ``first`` on along the spectral axis."""
+    blc, trc = [0] * len(shape), [n - 1 for n in shape]
+    blc[spec_axis], trc[spec_axis] = first, first + nchan - 1
+    return rg.box(blc=blc, trc=trc)
 
 
 def assemble(out: str, parts: list[Part], csys: dict) -> str:
@@ -100,12 +106,10 @@ def assemble(out: str, parts: list[Part], csys: dict) -> str:
             # copies mask values only into an image that already has a default mask
             ia.calcmask("T", name=default_mask, asdefault=True)
         for part in parts:
-            blc, trc = [0] * len(shape), [n - 1 for n in shape]
-            blc[spec_axis], trc[spec_axis] = part.local, part.local + part.nchan - 1
             locate = [0] * len(shape)
             locate[spec_axis] = part.first
-            ia.insert(infile=part.path, region=rg.box(blc=blc, trc=trc), locate=locate,
-                      verbose=False)
+            ia.insert(infile=part.path, locate=locate, verbose=False,
+                      region=_own_channels(rg, shape, spec_axis, part.local, part.nchan))
         if unit:
             ia.setbrightnessunit(unit)
         ia.setmiscinfo(misc)
@@ -150,8 +154,40 @@ def _write_imageinfo(out: str, parts: list[Part], nchan: int) -> None:
         tb.done()
 
 
+def write_own(spec, products: list[str]) -> None:
+    """Virtual gather, on a worker: write a chunk's own channels of each product (halo planes
+    dropped) as ``<own_imagename>.<product>``; a chunk without halo channels is its own."""
+    if not spec.halo_local:
+        return
+    ct = casaenv.tools()
+    ia, rg = ct.image(), ct.regionmanager()
+    try:
+        for prod in products:
+            ia.open(f"{spec.imagename}.{prod}")
+            try:
+                shape = [int(n) for n in ia.shape()]
+                spec_axis = int(ia.coordsys().findcoordinate("spectral")["pixel"][0])
+                ia.subimage(outfile=f"{spec.own_imagename}.{prod}", dropdeg=False,
+                            region=_own_channels(rg, shape, spec_axis, spec.local.start,
+                                                 spec.nchan)).done()
+            finally:
+                ia.close()
+    finally:
+        ia.done()
+        rg.done()
+
+
 def _virtual_concat(out: str, infiles: list[str]) -> None:
     ia = casaenv.tools().image()
-    ia.imageconcat(outfile=out, infiles=infiles, axis=-1, relax=True, tempclose=False,
-                   overwrite=False, mode="m").done()
-    ia.done()
+    try:
+        ia.open(infiles[0])
+        misc = ia.miscinfo()
+        ia.close()
+        ia.imageconcat(outfile=out, infiles=infiles, axis=-1, relax=True, tempclose=False,
+                       overwrite=False, mode="m").done()
+        # ImageConcat merges every input's miscinfo with _1, _2 suffixes; keep tclean's keys
+        ia.open(out)
+        ia.setmiscinfo(misc)
+        ia.close()
+    finally:
+        ia.done()

@@ -210,13 +210,16 @@ def halo(first: int, n: int, nchan: int, deconvolving: bool) -> tuple[int, int]:
 def split_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None) -> None:
     """The chunk plan: each chunk described in the user's terms (see ``spectral``)."""
     p, full, grid = plan.params, plan.imager, plan.grid
-    impars = full.getImagePars()["0"]
-    imsize = np.atleast_1d(impars["imsize"])  # one number means a square image
-    npix = int(imsize[0]) * int(imsize[-1])
+    impars, selpars = full.getImagePars()["0"], full.getSelPars()
+    gridpars = dict(full.getGridPars()["0"], **({"vptable": plan.vptable} if plan.vptable else {}))
+    normpars, decpars = full.getNormPars()["0"], full.getDecPars()["0"]
+    weightpars = dict(full.getWeightPars())
+    deconvolving = int(p["niter"]) > 0
     plan.chunks = []
-    for index, (first, n) in enumerate(chunking.plan(grid.nchan, nworkers, p["chanchunk"], npix,
-                                                     memory_limit_mb)):
-        before, after = halo(first, n, grid.nchan, int(p["niter"]) > 0)
+    for index, (first, n) in enumerate(chunking.plan(
+            grid.nchan, nworkers, p["chanchunk"], chunking.plane_pixels(impars["imsize"]),
+            memory_limit_mb)):
+        before, after = halo(first, n, grid.nchan, deconvolving)
         img_first, img_nchan = first - before, n + before + after
         workdir = os.path.join(plan.workroot, f"chunk-{index:04d}")
         # unique names: a virtual gather moves the chunk images side by side
@@ -225,14 +228,12 @@ def split_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None
         cimpars.update(imagename=name, nchan=img_nchan,
                        start=spectral.chunk_start(impars, grid, img_first))
         plan.chunks.append(ChunkSpec(
-            index=index, first=first, nchan=n, workdir=workdir, selpars=full.getSelPars(),
-            impars=cimpars, gridpars=dict(copy.deepcopy(full.getGridPars()["0"]),
-                                          **({"vptable": plan.vptable} if plan.vptable else {})),
-            normpars=dict(full.getNormPars()["0"], imagename=name),
-            weightpars=dict(full.getWeightPars()),
-            decpars=dict(full.getDecPars()["0"], imagename=name),
+            index=index, first=first, nchan=n, workdir=workdir, selpars=selpars,
+            impars=cimpars, gridpars=copy.deepcopy(gridpars),
+            normpars=dict(normpars, imagename=name), weightpars=dict(weightpars),
+            decpars=dict(decpars, imagename=name),
             expected_freqs_hz=grid.freqs_hz[img_first:img_first + img_nchan],
-            deconvolve=int(p["niter"]) > 0 or bool(p["restoration"]),
+            deconvolve=deconvolving or bool(p["restoration"]),
             fracbw=plan.fracbw, weight_density=plan.weight_density,
             halo_before=before, halo_after=after))
 

@@ -44,12 +44,11 @@ def run_params(raw: dict) -> dict:
             timings["planning"] += time.time() - t0
             from pclean import driver, gather
 
-            summary, chunk_status = driver.run(plan, client, workers, params.PRODUCTS,
-                                               timings)
+            summary, chunk_status = driver.run(plan, client, workers, timings)
             t0 = time.time()
             written = gather.gather(plan.chunks, plan.imagename, params.PRODUCTS, plan.grid.csys,
                                     client, workers, p["gather"])
-            timings["gather"] += time.time() - t0
+            timings["gather"] = time.time() - t0
             failed = False
         finally:
             if failed:

@@ -1,5 +1,5 @@
-"""Dask preload for pclean workers: configure CASA and import casatools at worker start-up,
-so the import (1-2 s) overlaps the coordinator's planning instead of delaying the first chunk.
+"""Dask preload for pclean workers: configure CASA (offline, OpenMP at one thread, the fracBW
+shim) and import casatools while the worker starts, so the first chunk does not pay for it.
 Use it on your own workers too: ``dask worker --preload pclean.worker_preload ...``."""
 import os
 
@@ -7,6 +7,5 @@ import os
 def dask_setup(worker) -> None:
     from pclean import casaenv
 
-    os.environ["OMP_NUM_THREADS"] = "1"
     logdir = os.path.join(worker.local_directory, "pclean-logs")
     casaenv.init_worker(os.path.join(logdir, f"casa-worker-{os.getpid()}.log"))

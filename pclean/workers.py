@@ -12,13 +12,14 @@ a lost worker fails the run with the chunk named, and the chunk directory is kep
 """
 from __future__ import annotations
 
-import inspect
+import functools
 import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from pclean import casaenv
+from pclean import casaenv, chunking
 
 
 @dataclass
@@ -72,8 +73,12 @@ class ChunkSpec:
         return self.impars["imagename"]
 
     @property
+    def npix(self) -> int:
+        return chunking.plane_pixels(self.impars["imsize"])
+
+    @property
     def own_imagename(self) -> str:
-        """Prefix of the products holding only this chunk's channels (what gather joins)."""
+        """Prefix of the products holding only this chunk's channels (a virtual gather's)."""
         return self.imagename + "-own" if self.halo_local else self.imagename
 
     @property
@@ -83,8 +88,6 @@ class ChunkSpec:
 
 def _timed(method):
     """Add the time spent in an imaging step to the chunk's ``busy`` record."""
-    import functools
-    import time
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -141,7 +144,7 @@ class ChunkImager:
         from pclean import fracbw
 
         if spec.fracbw is not None:
-            if "fracbw" in inspect.signature(self.si.setweighting).parameters:
+            if fracbw.accepts_fracbw(self.si.setweighting):
                 weightpars["fracbw"] = spec.fracbw  # a casatools rebuilt with patches/
             else:
                 fracbw.set_value(spec.fracbw)  # stock wheel: the shim substitutes it
@@ -201,35 +204,6 @@ class ChunkImager:
         sd.restore()
         if pbcor:
             sd.pbcor()
-
-    def write_own_products(self, products: tuple[str, ...]) -> list[str]:
-        """For a virtual gather: write this chunk's own channels of each product, halo planes
-        dropped, in parallel with the other workers; the coordinator then references them. A
-        chunk without halo channels writes nothing: its images are already its own."""
-        spec = self.spec
-        written = []
-        if not spec.halo_local:
-            return written
-        ct = casaenv.tools()
-        ia, rg = ct.image(), ct.regionmanager()
-        for prod in products:
-            path = f"{spec.imagename}.{prod}"
-            if not os.path.isdir(path):
-                continue
-            ia.open(path)
-            try:
-                shape = ia.shape()
-                spec_axis = ia.coordsys().findcoordinate("spectral")["pixel"][0]
-                blc, trc = [0] * len(shape), [n - 1 for n in shape]
-                blc[spec_axis], trc[spec_axis] = spec.local.start, spec.local.stop - 1
-                ia.subimage(outfile=f"{spec.own_imagename}.{prod}",
-                            region=rg.box(blc=blc, trc=trc), dropdeg=False).done()
-            finally:
-                ia.close()
-            written.append(prod)
-        ia.done()
-        rg.done()
-        return written
 
     def beams(self, product: str) -> list:
         """Per-plane restoring beams of one product, [[bmaj", bmin", pa_deg], ...] by channel."""
