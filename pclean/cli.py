@@ -68,13 +68,6 @@ def params_from_namespace(ns: argparse.Namespace) -> dict:
     return values
 
 
-def params_from_args(tokens: list[str]) -> dict:
-    """Parameters for pclean() from command-line tokens (['--vis', 'x.ms', ...])."""
-    parser = argparse.ArgumentParser(prog="pclean", add_help=False)
-    add_param_arguments(parser)
-    return params_from_namespace(parser.parse_args(tokens))
-
-
 def _cmd_run(ns) -> int:
     from pclean import pclean
 

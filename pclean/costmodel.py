@@ -13,7 +13,8 @@ workers and every imaging pass (psf, each major cycle) done by all chunks togeth
   splitting a worker's channels into more chunks lowers its peak;
 * gather   = (paged) every product written once: products x nchan x P x 4 bytes at WRITE_MB_S per
   writer, one writer per product, in parallel over at most ``min(products, W)`` workers;
-  (virtual) no pixel is copied;
+  (virtual) each worker writes its chunks' own channels once (chunks have halo channels when
+  deconvolving), in parallel over all workers, and the products reference them;
 * start    = CLUSTER_START_S for the embedded cluster (batch queues add their own wait).
 
 Coefficients measured on the 2-vCPU benchmark machine (see README, "Scaling"), for its simulated
@@ -71,7 +72,9 @@ def worker_memory_mb(chunk_nchan: int, npix: int, c: Coefficients = DEFAULT) -> 
 def gather_s(nchan: int, npix: int, nworkers: int, mode: str = "paged",
              c: Coefficients = DEFAULT) -> float:
     if mode == "virtual":
-        return 0.0
+        # each worker writes its chunks' own channels (halo planes dropped) once; nothing more
+        # is copied. (With niter=0 chunks of several channels have no halo and this is 0.)
+        return c.products * math.ceil(nchan / max(1, nworkers)) * npix * 4 / MB / c.write_mb_s
     per_product = nchan * npix * 4 / MB / c.write_mb_s
     writers = max(1, min(c.products, nworkers))
     return math.ceil(c.products / writers) * per_product

@@ -41,8 +41,9 @@ PARALLEL_PARAMS = (
           "worker). Default: beside imagename.", True),
     Param("keep_chunks", False, "Keep the chunk sub-cubes and their logs after gathering.", True),
     Param("gather", "paged", "'paged': one ordinary CASA image per product (copies every pixel "
-          "once); 'virtual': the final cubes reference the chunk planes, moved inside them (no "
-          "pixel copy).", True),
+          "once, one worker per product); 'virtual': the final cubes reference the chunks' "
+          "planes, moved inside them (chunks with halo channels first copy their own channels, "
+          "each on its worker).", True),
     Param("fitsout", False, "Also export the final products to FITS (imagename.<product>.fits).",
           True),
 )

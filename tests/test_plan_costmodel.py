@@ -43,9 +43,14 @@ def test_model_prefers_fewer_chunks_and_counts_gather():
     one = costmodel.imaging_s([[128], [128]], npix, passes=3)
     four = costmodel.imaging_s([[32] * 4, [32] * 4], npix, passes=3)
     assert four - one == pytest.approx(3 * 3 * costmodel.DEFAULT.fixed_s)
-    assert costmodel.gather_s(256, npix, 2, "virtual") == 0.0
-    # paged: one writer per product, so more workers than products do not help
-    assert costmodel.gather_s(1000, 8000 ** 2, 100) == costmodel.gather_s(1000, 8000 ** 2, 6)
+    # paged: one writer per product, so more workers than products do not help; virtual: each
+    # worker copies its own channels, so the cost falls with the number of workers
+    big = 8000 ** 2
+    assert costmodel.gather_s(1000, big, 100) == costmodel.gather_s(1000, big, 6)
+    assert costmodel.gather_s(1000, big, 100, "virtual") == pytest.approx(
+        10 * costmodel.gather_s(1000, big, 1000, "virtual"))
+    assert costmodel.gather_s(1000, big, 6, "virtual") == pytest.approx(
+        costmodel.gather_s(1000, big, 6), rel=0.01)  # same bytes, as many writers
     pr = costmodel.predict(1000, 8000, 100, memory_limit_mb=64 * 1024)
     assert pr["total_s"] == pytest.approx(sum(pr["seconds"].values()))
     assert pr["worker_memory_mb"] <= 0.8 * 64 * 1024
