@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pclean import casaenv
+from pclean import casaenv, casahelpers
 
 
 class CubeIterationControl:
@@ -53,9 +53,8 @@ class CubeIterationControl:
 
     def merge_minor(self, exec_records: list[dict]) -> bool:
         """Merge every chunk's minor-cycle record; True if any chunk iterated."""
-        from casatasks.private.imagerhelpers.summary_minor import SummaryMinor
-
-        rows = SummaryMinor.getRowDescriptionsOldOrder(self.fullsummary)
+        summary_minor = casahelpers.imager_helpers().SummaryMinor
+        rows = summary_minor.getRowDescriptionsOldOrder(self.fullsummary)
         chan_row, iter_row = rows.index("chan"), rows.index("iterDone")
         did = False
         for spec, rec in zip(self.chunks, exec_records):
@@ -77,14 +76,13 @@ class CubeIterationControl:
 
     # -- the result dict -------------------------------------------------------------------
     def summary(self) -> dict:
-        from casatasks.private.imagerhelpers.imager_base import PySynthesisImager
-        from casatasks.private.imagerhelpers.summary_minor import SummaryMinor
-
+        helpers = casahelpers.imager_helpers()
         summ = self.ib.getiterationsummary()
         if "stopcode" in summ:
-            summ["stopDescription"] = PySynthesisImager.getStopDescription(None, summ["stopcode"])
+            summ["stopDescription"] = helpers.PySynthesisImager.getStopDescription(
+                None, summ["stopcode"])
         if "summaryminor" in summ:
-            summ["summaryminor"] = SummaryMinor.convertMatrix(summ["summaryminor"],
+            summ["summaryminor"] = helpers.SummaryMinor.convertMatrix(summ["summaryminor"],
                                                               self.fullsummary)
         return summ
 

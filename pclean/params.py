@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pclean import casaenv, chunking, schema, spectral
+from pclean import casaenv, casahelpers, chunking, schema, spectral
 from pclean.workers import ChunkSpec
 
 CUBE_MODES = ("cube", "cubedata", "cubesource")
@@ -143,8 +143,7 @@ def _check_cube(p: dict) -> None:
 # tclean parameters -> casatasks' ImagerParameters (as task_tclean builds them)
 # ---------------------------------------------------------------------------------------------
 def imager_parameters(p: dict, **overrides):
-    casaenv.configure()
-    from casatasks.private.imagerhelpers.input_parameters import ImagerParameters
+    ImagerParameters = casahelpers.imager_helpers().ImagerParameters
 
     inp = {_RENAMES.get(k, k): v for k, v in p.items()}
     inp.update(overrides)

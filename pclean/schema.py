@@ -2,20 +2,19 @@
 
 tclean's parameters are not written out here: their names, order and defaults are read from the
 installed casatasks ``tclean`` (our contract with users), and so are its type rules (the cerberus
-schema generated from tclean.xml), so a value is accepted and coerced exactly as tclean would.
+schema generated from tclean.xml), so a value is accepted and coerced exactly as tclean would
+(read without importing casatasks: see ``casahelpers``).
 What we add is short: the parallel parameters, and which tclean values the parallel path does
 not support yet (rejected by name, never silently ignored).
 """
 from __future__ import annotations
 
-import ast
 import inspect
-import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pclean import casaenv
+from pclean import casahelpers
 
 
 @dataclass(frozen=True)
@@ -68,11 +67,7 @@ UNSUPPORTED = {
 @lru_cache(maxsize=1)
 def tclean_params() -> tuple[Param, ...]:
     """tclean's parameters, names and defaults as the installed casatasks defines them."""
-    casaenv.configure()
-    from casatasks import tclean
-
-    sig = inspect.signature(tclean.__call__)
-    return tuple(Param(p.name, p.default) for p in sig.parameters.values() if p.name != "self")
+    return tuple(Param(name, default) for name, default in casahelpers.tclean_definition().params)
 
 
 def all_params() -> tuple[Param, ...]:
@@ -89,36 +84,9 @@ def signature() -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def _tclean_module():
-    import sys
-
-    casaenv.configure()
-    import casatasks  # noqa: F401  (casatasks.tclean the attribute is the task, not the module)
-
-    return sys.modules["casatasks.tclean"]
-
-
-@lru_cache(maxsize=1)
-def _casa_type_schema() -> dict:
-    """tclean's generated cerberus schema, read from casatasks' own wrapper source."""
-    module = _tclean_module()
-    source = textwrap.dedent(inspect.getsource(module._tclean.__call__))
-    for node in ast.walk(ast.parse(source)):
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and getattr(node.targets[0], "id", None) == "schema"):
-            return eval(compile(ast.Expression(node.value), "tclean-schema", "eval"),
-                        vars(module))
-    raise RuntimeError("could not read tclean's parameter schema from casatasks")
-
-
 def coerce_tclean(values: dict) -> dict:
     """Validate and coerce tclean parameters with tclean's own type rules."""
-    module = _tclean_module()
-    doc = {k: values[k] for k in (p.name for p in tclean_params())}
-    validator = module._pc
-    if not validator.validate(doc, _casa_type_schema()):
-        raise ValueError("invalid tclean parameters: " + module.create_error_string(validator.errors))
-    return dict(validator.document)
+    return casahelpers.validate_tclean({k: values[k] for k in (p.name for p in tclean_params())})
 
 
 def bind(args: tuple, kwargs: dict) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from pclean import casaenv, cluster, params, schema
+from pclean import casaenv, casahelpers, cluster, params, schema
 from pclean.params import ParameterError
 
 
@@ -75,9 +75,7 @@ def run_params(raw: dict) -> dict:
 
 def _residual_summary(plan) -> dict:
     """niter=0: tclean builds its return dict from the residual image (ImagingDict)."""
-    from casatasks.private.imagerhelpers.imager_return_dict import ImagingDict
-
-    return ImagingDict().construct_residual_dict(plan.imager)
+    return casahelpers.imager_helpers().ImagingDict().construct_residual_dict(plan.imager)
 
 
 __all__ = ["pclean", "ParameterError"]

@@ -75,3 +75,70 @@ def test_signature_is_tcleans_plus_parallel_parameters():
     assert list(ours)[: len(theirs)] == list(theirs)  # same order: positional calls work
     for p in schema.PARALLEL_PARAMS:
         assert p.name in ours
+
+
+def test_tclean_schema_read_from_source_equals_casatasks_own():
+    """casahelpers reads tclean's definition from casatasks' tclean.py without executing it;
+    what it reads must be what the imported module holds."""
+    import ast
+    import sys
+    import textwrap
+
+    import casatasks  # noqa: F401
+    from casatasks import tclean
+
+    from pclean import casahelpers
+
+    module = sys.modules["casatasks.tclean"]
+    source = textwrap.dedent(inspect.getsource(module._tclean.__call__))
+    node = next(n for n in ast.walk(ast.parse(source))
+                if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == "schema")
+    theirs = eval(compile(ast.Expression(node.value), "tclean", "eval"), vars(module))
+    light = casahelpers.tclean_definition()
+    assert light.schema == theirs
+    assert light.params == tuple((n, p.default) for n, p in
+                                 inspect.signature(tclean.__call__).parameters.items()
+                                 if n != "self")
+
+
+COORDINATOR_SCRIPT = """
+import sys
+from pclean import params, schema
+from pclean.casahelpers import imager_helpers
+
+p = params.normalize(schema.bind((), dict(vis=sys.argv[1], imagename=sys.argv[2],
+                                          specmode="cube", imsize=32, cell="12arcsec",
+                                          weighting="briggsbwtaper")))
+plan = params.make_plan(p)
+helpers = imager_helpers()
+assert "chan" in helpers.SummaryMinor.getRowDescriptionsOldOrder(False)
+assert "threshold" in helpers.PySynthesisImager.getStopDescription(None, 2)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "casatasks")
+assert not loaded, loaded
+# the user's own casatasks afterwards is the real, whole package, and works
+from casatasks import tclean
+import casatasks.private.imagerhelpers.input_parameters as real
+assert real.ImagerParameters is not type(plan.imager)
+tclean(vis=sys.argv[1], imagename=sys.argv[2] + "-serial", specmode="cube", imsize=32,
+       cell="12arcsec", nchan=2, niter=0)
+from pclean import casaenv
+ia = casaenv.tools().image()
+ia.open(sys.argv[2] + "-serial.psf")
+peak = float(ia.getchunk().max())
+ia.close()
+assert abs(peak - 1) < 1e-6, peak
+print("ok", plan.grid.nchan)
+"""
+
+
+def test_coordinator_plans_without_importing_casatasks(ms_lsrk, tmp_path):
+    """Planning (validation, ImagerParameters, fracBW) runs without ``import casatasks`` (1.2-1.6
+    s of the coordinator's start-up), and leaves nothing behind that would spoil a user's own
+    ``import casatasks`` afterwards."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", COORDINATOR_SCRIPT, ms_lsrk,
+                          str(tmp_path / "plan")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1].startswith("ok ")
