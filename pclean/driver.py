@@ -2,8 +2,8 @@
 
 Same order as casatasks' task_tclean with PySynthesisImager: psf (+pb), the first major cycle
 (residual), then while the cube-wide iteration control says go: minor cycle on every chunk with
-the same controls, major cycle on every chunk. Each step is sent to all chunk actors at once
-and waited for, so channels never drift apart in cycle count.
+the same controls, major cycle on every chunk. Each stretch of steps is sent to all chunk actors
+at once and waited for, so channels never drift apart in cycle count.
 """
 from __future__ import annotations
 
@@ -28,26 +28,24 @@ class ChunkSet:
         self.specs = specs
         self.actors = [f.result() for f in futures]
 
-    def call(self, method: str, *args_per_chunk, **kwargs) -> list:
-        """Call ``method`` on every chunk at once; positional args are per-chunk lists."""
-        futures = []
-        for i, actor in enumerate(self.actors):
-            args = [a[i] for a in args_per_chunk]
-            futures.append(getattr(actor, method)(*args, **kwargs))
-        results = []
+    def run(self, *steps: tuple) -> list[list]:
+        """Run the ``(method, *args)`` steps, in order, on every chunk at once (one actor call
+        each); for each step, the list of the chunks' results."""
+        futures = [actor.run(list(steps)) for actor in self.actors]
+        per_chunk = []
         for spec, fut in zip(self.specs, futures):
             try:
-                results.append(fut.result())
+                per_chunk.append(fut.result())
             except Exception as exc:
                 raise RuntimeError(f"chunk {spec.index} (channels {spec.first}-"
-                                   f"{spec.first + spec.nchan - 1}) failed in {method}: {exc}"
+                                   f"{spec.first + spec.nchan - 1}) failed in {exc}"
                                    f" -- CASA logs in {spec.logdir}") from exc
-        return results
+        return [list(step) for step in zip(*per_chunk)]
 
     def close(self) -> None:
         """Close every chunk after a failure: the first error is the one to report."""
         try:
-            self.call("close")
+            self.run(("close",))
         except Exception:
             pass
 
@@ -78,21 +76,21 @@ def run(plan, client, workers: list[str], timings: dict) -> tuple[dict, list]:
     timings["worker_startup"] = time.time() - t0
     t0 = time.time()
     try:
-        summary = _cycles(plan, chunks)
-        status = chunks.call("status")
+        summary, status = _cycles(plan, chunks)
         timings["imaging"] = time.time() - t0
-        chunks.call("close")
     except BaseException:
         chunks.close()
         raise
     return summary, status
 
 
-def _cycles(plan, chunks: ChunkSet) -> dict:
+def _cycles(plan, chunks: ChunkSet) -> tuple[dict, list]:
+    """tclean's sequence. The chunks wait for the coordinator only where it decides something
+    from their merged records: before each minor cycle (convergence and the cycle threshold)
+    and before each major cycle (which chunks iterated; is it the last cycle). The
+    coordinator's own bookkeeping (the iterbot) sees the records in tclean's order."""
     p = plan.params
     usemask = plan.imager.getDecPars()["0"]["usemask"]
-    psf = chunks.call("make_psf")
-    chunks.call("make_pb")
     niter = int(p["niter"])
     summary = {}
     control = None
@@ -102,28 +100,35 @@ def _cycles(plan, chunks: ChunkSet) -> dict:
     try:
         controls = control.major_controls(usemask) if control else {"lastcycle": True,
                                                                       "usemask": usemask}
-        chunks.call("major_cycle", [controls] * len(plan.chunks))
         if control:
+            # tclean: psf, pb, first major cycle, then hasConverged, updateMask, hasConverged
+            psf, _pb, _major, init_first, _mask, init = chunks.run(
+                ("make_psf",), ("make_pb",), ("major_cycle", controls), ("init_minor",),
+                ("setup_mask",), ("init_minor",))
             control.end_major(clean_cycle=False)
-            converged = control.converged(chunks.call("init_minor"))
-            chunks.call("setup_mask")
-            converged = control.converged(chunks.call("init_minor"))
+            control.converged(init_first)
+            converged = control.converged(init)
             while not converged:
                 minor = control.minor_controls()
-                did = control.merge_minor(chunks.call("minor_cycle", [minor] * len(plan.chunks)))
+                did = control.merge_minor(chunks.run(("minor_cycle", minor))[0])
                 if did:
                     major = control.major_controls(usemask)
-                    chunks.call("major_cycle", [major] * len(plan.chunks))
+                    _major, _mask, init = chunks.run(("major_cycle", major), ("setup_mask",),
+                                                     ("init_minor",))
                     control.end_major(clean_cycle=True)
-                chunks.call("setup_mask")
-                converged = control.converged(chunks.call("init_minor")) or not did
+                else:
+                    _mask, init = chunks.run(("setup_mask",), ("init_minor",))
+                converged = control.converged(init) or not did
             summary = control.summary()
+        else:
+            psf, _pb, _major = chunks.run(("make_psf",), ("make_pb",), ("major_cycle", controls))
     finally:
         if control:
             control.done()
+    final = [("status",), ("close",)]
     if p["restoration"]:
         beam = None
         if plan.common_beam:
             beam = common_beam([b for rec in psf for b in rec["beams"]])
-        chunks.call("restore", restoringbeam=beam, pbcor=bool(p["pbcor"]))
-    return summary
+        final.insert(0, ("restore", beam, bool(p["pbcor"])))
+    return summary, chunks.run(*final)[-2]

@@ -205,6 +205,18 @@ class ChunkImager:
         if pbcor:
             sd.pbcor()
 
+    def run(self, steps: list[tuple]) -> list:
+        """Run ``(method, *args)`` steps in order; their results. One actor call for a whole
+        stretch of tclean's sequence that needs nothing from the coordinator in between, so
+        the coordinator waits for the slowest chunk once per stretch, not once per step."""
+        results = []
+        for name, *args in steps:
+            try:
+                results.append(getattr(self, name)(*args))
+            except Exception as exc:
+                raise RuntimeError(f"{name}: {exc}") from exc
+        return results
+
     def beams(self, product: str) -> list:
         """Per-plane restoring beams of one product, [[bmaj", bmin", pa_deg], ...] by channel."""
         ia = casaenv.tools().image()

@@ -53,3 +53,27 @@ def test_independent_chunks_fail_and_pclean_passes(ms_lsrk, serial, client, tmp_
                  **PARAMS)
     assert_cube_equal(str(tmp_path / "pc"), ref_prefix)
     assert_summary_equal(got, ref_summary)
+
+
+def test_a_failing_step_names_its_chunk_channels_and_step(ms_lsrk, client, tmp_path):
+    """Steps run in stretches (one actor call per stretch); a failure must still say which
+    chunk, which channels and which step, and where the CASA logs are."""
+    import os
+
+    from pclean import cluster, driver, params, schema
+
+    p = params.normalize(schema.bind((), dict(vis=ms_lsrk, imagename=str(tmp_path / "x"),
+                                              specmode="cube", imsize=32, cell="12arcsec",
+                                              nchan=4, niter=10)))
+    plan = params.make_plan(p)
+    os.makedirs(plan.workroot)
+    params.split_chunks(plan, 2)
+    chunks = driver.ChunkSet(client, plan.chunks, cluster.worker_addresses(client))
+    try:
+        psf, _pb = chunks.run(("make_psf",), ("make_pb",))
+        assert len(psf) == 2 and [len(r["beams"]) for r in psf] == [2, 2]
+        with pytest.raises(RuntimeError, match=r"chunk 0 \(channels 0-1\) failed in "
+                                               r"major_cycle: .* -- CASA logs in .*logs"):
+            chunks.run(("major_cycle", "not a controls record"), ("init_minor",))
+    finally:
+        chunks.close()

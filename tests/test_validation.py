@@ -84,7 +84,6 @@ def test_tclean_schema_read_from_source_equals_casatasks_own():
     import sys
     import textwrap
 
-    import casatasks  # noqa: F401
     from casatasks import tclean
 
     from pclean import casahelpers
