@@ -1,6 +1,7 @@
 """pclean against serial tclean, side by side, on this machine; prints ratios and saves JSON.
 
-    python benchmarks/bench_pclean.py [--nchan 256] [--imsize 256] [--nworkers 2] [--out bench.json]
+    python benchmarks/bench_pclean.py [--nchan 256] [--imsize 256] [--nworkers 2] [--repeat 1]
+                                      [--out bench.json]
 
 For each weighting (briggs, briggsbwtaper; niter>0) serial tclean and pclean run in fresh
 processes on the same simulated MS with the same parameters. The machine's own parallel ceiling
@@ -122,6 +123,9 @@ def main() -> int:
     ap.add_argument("--weightings", default="briggs,briggsbwtaper")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--out", default="benchmarks/results.json")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run serial and pclean this many times each, alternating, and use the "
+                         "fastest of each (as the ceiling uses the fastest of its rounds)")
     ap.add_argument("--no-fixed-cost", action="store_true",
                     help="skip the extra many-chunk run that measures the per-chunk fixed cost")
     ns = ap.parse_args()
@@ -144,10 +148,16 @@ def main() -> int:
     runs = {}
     for weighting in ns.weightings.split(","):
         p = dict(imaging_params(weighting, ns.imsize), vis=ms)
-        ser = run_child(["--child", "serial", json.dumps(dict(p, imagename=os.path.join(
-            out_dir, f"serial-{weighting}")))])
-        par = run_child(["--child", "pclean", json.dumps(dict(p, imagename=os.path.join(
-            out_dir, f"pclean-{weighting}"), nworkers=ns.nworkers))])
+        sers, pars = [], []
+        for r in range(ns.repeat):  # alternating, so both see the same drift of the machine
+            sers.append(run_child(["--child", "serial", json.dumps(dict(p, imagename=os.path.join(
+                out_dir, f"serial-{weighting}-{r}")))]))
+            pars.append(run_child(["--child", "pclean", json.dumps(dict(p, imagename=os.path.join(
+                out_dir, f"pclean-{weighting}-{r}"), nworkers=ns.nworkers))]))
+        # the fastest of the repeats, as for the ceiling: the run least disturbed by the machine
+        r_ser = min(range(ns.repeat), key=lambda r: sers[r]["wall_s"])
+        r_par = min(range(ns.repeat), key=lambda r: pars[r]["wall_s"])
+        ser, par = sers[r_ser], pars[r_par]
         t = par["pclean"]["timings"]
         speedup = ser["wall_s"] / par["wall_s"]
         entry = {
@@ -159,11 +169,14 @@ def main() -> int:
                        ("planning", "cluster_start", "worker_startup", "imaging", "gather")},
             "worker_peak_rss_mb": worker_peaks(par),
             "coordinator_peak_rss_mb": par["peak_rss_mb"],
-            "accuracy": max_difference(os.path.join(out_dir, f"pclean-{weighting}"),
-                                       os.path.join(out_dir, f"serial-{weighting}")),
+            "accuracy": max_difference(os.path.join(out_dir, f"pclean-{weighting}-{r_par}"),
+                                       os.path.join(out_dir, f"serial-{weighting}-{r_ser}")),
+            "repeats_wall_s": {"serial": [x["wall_s"] for x in sers],
+                               "pclean": [x["wall_s"] for x in pars]},
         }
-        entry["iterations_equal"] = (ser["iterdone"] == par["iterdone"]
-                                     and ser["nmajordone"] == par["nmajordone"])
+        entry["iterations_equal"] = all(x["iterdone"] == ser["iterdone"]
+                                        and x["nmajordone"] == ser["nmajordone"]
+                                        for x in sers + pars)
         runs[weighting] = entry
         print(f"{weighting}: serial {ser['wall_s']:.1f} s, pclean {par['wall_s']:.1f} s, "
               f"speed-up {speedup:.2f}x, efficiency {entry['efficiency']:.2f} of ceiling, "

@@ -19,17 +19,24 @@ WORKER_MEMORY_CONFIG = {
 }
 
 
-@contextlib.contextmanager
-def _worker_environment():
-    """Environment inherited by worker subprocesses: CASA configured offline, OpenMP at one
-    thread, and the memory settings above as DASK_* variables (dask.config.set does not
-    reach a subprocess)."""
-    from pclean import casaenv
-
-    casaenv.configure()
+def worker_env() -> dict:
+    """Environment every pclean worker needs before it starts: OpenMP at one thread (one
+    worker per core), and the memory settings above as DASK_* variables (dask.config.set does
+    not reach another process)."""
     env = {"OMP_NUM_THREADS": "1"}
     for key, value in WORKER_MEMORY_CONFIG.items():
         env["DASK_" + key.replace(".", "__").replace("-", "_").upper()] = str(value)
+    return env
+
+
+@contextlib.contextmanager
+def _worker_environment():
+    """Environment inherited by the embedded cluster's worker subprocesses: CASA configured
+    offline, and ``worker_env()``."""
+    from pclean import casaenv
+
+    casaenv.configure()
+    env = worker_env()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -68,12 +75,8 @@ def connect(cluster=None, nworkers: int | None = None, worker_memory=None, optio
                 client.close()
                 local.close()
         elif cluster == "slurm":
-            from dask_jobqueue import SLURMCluster
-
             n = nworkers or 1
-            kwargs = {"cores": 1, "processes": 1, "memory": worker_memory or "4GiB"}
-            kwargs.update(options)
-            jobs = SLURMCluster(**kwargs)
+            jobs = _slurm_cluster(worker_memory, options)
             jobs.scale(n)
             client = Client(jobs)
             try:
@@ -117,6 +120,26 @@ def _embedded_cluster(n: int, worker_memory, options: dict):
     with _worker_environment():
         return SpecCluster(workers={i: worker for i in range(n)}, scheduler=scheduler,
                            worker=worker, name="pclean")
+
+
+def _slurm_cluster(worker_memory, options: dict):
+    """One single-threaded worker per SLURM job (dask-jobqueue). Each job script exports
+    ``worker_env()`` (explicitly: sites often submit with ``--export=NONE``) and the worker
+    loads ``pclean.worker_preload`` (CASA offline, casatools imported before the first chunk).
+    ``cluster_options`` go to ``SLURMCluster`` (queue, account, walltime, ...); its
+    ``job_script_prologue`` and ``worker_extra_args`` are added to ours, not replacing them.
+    The run's working directory (``workdir``) must be on a file system every node sees."""
+    from dask_jobqueue import SLURMCluster
+
+    options = dict(options)
+    prologue = [f"export {k}={v}" for k, v in worker_env().items()]
+    prologue += list(options.pop("job_script_prologue", None) or [])
+    extra_args = ["--preload", "pclean.worker_preload"]
+    extra_args += list(options.pop("worker_extra_args", None) or [])
+    kwargs = {"cores": 1, "processes": 1, "memory": worker_memory or "4GiB",
+              "job_script_prologue": prologue, "worker_extra_args": extra_args}
+    kwargs.update(options)
+    return SLURMCluster(**kwargs)
 
 
 def memory_limit_mb(client, workers: list[str]) -> float | None:

@@ -228,7 +228,8 @@ class ChunkImager:
         return beams_from_info(info)
 
     def status(self) -> dict:
-        return {"pid": os.getpid(), "fracbw_substitutions": self.fracbw_substitutions,
+        return {"pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+                "fracbw_substitutions": self.fracbw_substitutions,
                 "peak_rss_mb": peak_rss_mb(), "busy_s": dict(self.busy)}
 
     def close(self) -> None:
