@@ -4,8 +4,9 @@ casatools is imported through pclean.casaenv, which arranges the offline CASA co
 (and loads the briggsbwtaper shim) before the first import in every process.
 
 The public names below are imported on first use: a Dask worker imports ``pclean.workers``
-(casatools only, 0.3 s) and must not pay for casatasks (1.5-2 s at every worker start-up),
-which ``pclean()`` needs on the coordinator for tclean's signature and parameter handling.
+(casatools only, 0.3 s). Neither workers nor the coordinator import casatasks (1.2-2 s): the
+coordinator reads tclean's definition and takes casatasks' imager helpers without it
+(``pclean.casahelpers``); only the serial fallback and ``pclean compare`` run casatasks' tclean.
 """
 import importlib
 
