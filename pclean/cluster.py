@@ -3,6 +3,7 @@ or SLURM batch jobs through dask-jobqueue."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 
 import dask
@@ -37,6 +38,8 @@ def _worker_environment():
 
     casaenv.configure()
     env = worker_env()
+    if _quiet():
+        env["DASK_LOGGING__DISTRIBUTED"] = "warning"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -47,6 +50,29 @@ def _worker_environment():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _quiet() -> bool:
+    return "DASK_LOGGING__DISTRIBUTED" not in os.environ
+
+
+@contextlib.contextmanager
+def _quiet_dask_logs():
+    """Dask's INFO lines (about 60 per run: scheduler and worker start, connections, and a
+    harmless CommClosedError traceback when the cluster closes) are not what someone running
+    tclean expects on the terminal. While pclean's own cluster runs, this process (the
+    scheduler is in it) and the embedded workers log Dask warnings and errors only. Setting
+    ``DASK_LOGGING__DISTRIBUTED`` (e.g. ``info``) keeps Dask's logging as configured."""
+    if not _quiet():
+        yield
+        return
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _total_memory() -> int:
@@ -64,7 +90,7 @@ def connect(cluster=None, nworkers: int | None = None, worker_memory=None, optio
     if isinstance(cluster, Client):
         yield cluster
         return
-    with dask.config.set(WORKER_MEMORY_CONFIG):
+    with dask.config.set(WORKER_MEMORY_CONFIG), _quiet_dask_logs():
         if cluster in (None, "local"):
             local = _embedded_cluster(nworkers or os.cpu_count() or 1, worker_memory, options)
             client = Client(local)
@@ -116,7 +142,8 @@ def _embedded_cluster(n: int, worker_memory, options: dict):
                                             "host": "127.0.0.1",
                                             "preload": ["pclean.worker_preload"],
                                             **options}}}
-    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}}
+    scheduler = {"cls": Scheduler, "options": {"dashboard": False, "dashboard_address": "127.0.0.1:0",
+                                               "host": "127.0.0.1"}}
     with _worker_environment():
         return SpecCluster(workers={i: worker for i in range(n)}, scheduler=scheduler,
                            worker=worker, name="pclean")
