@@ -78,10 +78,12 @@ def configure(logfile: str | None = None) -> None:
 
 
 def tools():
-    """The casatools module, configured."""
+    """The casatools module, configured, with CASA's log going where tclean's goes."""
     configure()
     import casatools
 
+    if _sink is None:
+        casalog()
     return casatools
 
 
@@ -103,10 +105,24 @@ _sink = None
 
 
 def casalog():
-    """A CASA log sink (the global one casatools and casatasks write to)."""
+    """The process's global CASA log sink, set up as ``import casatasks`` sets it up (and
+    casatasks' own where it is imported): on casaconfig's ``logfile`` (``casa-<time>.log`` in
+    the working directory unless configured) and made global, so that messages from casatools'
+    C++ code go to that file too. Without it they go to the terminal: pclean does not import
+    casatasks, which is what otherwise does this."""
     global _sink
     if _sink is None:
-        _sink = tools().logsink()
+        configure()
+        import casatools
+
+        tasks = sys.modules.get("casatasks")
+        if getattr(tasks, "casalog", None) is not None:
+            _sink = tasks.casalog
+        else:
+            from casaconfig import config
+
+            _sink = casatools.logsink(getattr(config, "logfile", None) or "")
+            _sink.setglobal(True)
     return _sink
 
 
