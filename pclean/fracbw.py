@@ -24,16 +24,12 @@ Interface used by the rest of pclean:
 """
 from __future__ import annotations
 
-import ast
 import ctypes
 import glob
 import importlib.machinery
-import importlib.util
 import inspect
 import math
 import os
-import shutil
-import subprocess
 import sys
 import threading
 
@@ -131,76 +127,30 @@ def accepts_fracbw(func) -> bool:
         return False
 
 
-def bindingaccepts_fracbw() -> bool:
-    """Whether the installed casatools' synthesisimager.setweighting has a ``fracbw`` argument."""
-    mod = sys.modules.get("casatools.synthesisimager")
-    if mod is not None:
-        return accepts_fracbw(mod.synthesisimager.setweighting)
-    # Not imported yet: read the generated wrapper rather than importing casatools here.
-    try:
-        spec = importlib.util.find_spec("casatools")
-        locations = list(spec.submodule_search_locations or []) if spec else []
-        for location in locations:
-            source = os.path.join(location, "synthesisimager.py")
-            if os.path.isfile(source):
-                with open(source) as fh:
-                    tree = ast.parse(fh.read())
-                for node in ast.walk(tree):
-                    if isinstance(node, ast.FunctionDef) and node.name == "setweighting":
-                        names = [a.arg for a in node.args.args + node.args.kwonlyargs]
-                        return "fracbw" in names
-    except Exception:
-        pass
-    from pclean import casaenv
-
-    return accepts_fracbw(casaenv.tools().synthesisimager.setweighting)
-
-
 # ---------------------------------------------------------------------------------------------
 # checks
 
-def _casa_synthesis_file() -> str | None:
-    spec = importlib.util.find_spec("casatools")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = os.path.join(location, "__casac__", "lib", CASA_SYNTHESIS_LIB)
-        if os.path.isfile(candidate):
-            return candidate
-    return None
-
-
 def _ctor_symbol_present() -> tuple[bool, str]:
-    """Whether CASA's synthesis library exports the constructor the shim interposes."""
-    if _casa_synthesis_loaded():
+    """Whether CASA's synthesis library (loaded with casatools) exports the constructor the
+    shim interposes."""
+    try:
         lib = ctypes.CDLL(CASA_SYNTHESIS_LIB, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-        try:
-            getattr(lib, CTOR_SYMBOL)  # dlsym on CASA's own handle: finds CASA's definition
-            return True, "loaded library"
-        except AttributeError:
-            return False, f"{CASA_SYNTHESIS_LIB} (loaded) does not export {CTOR_SYMBOL}"
-    path = _casa_synthesis_file()
-    if path is None:
-        return False, f"cannot find {CASA_SYNTHESIS_LIB} in the installed casatools"
-    nm = shutil.which("nm")
-    if nm:
-        try:
-            out = subprocess.run([nm, "-D", "--defined-only", path], capture_output=True,
-                                 text=True, check=True).stdout
-            if any(line.split()[-1:] == [CTOR_SYMBOL] for line in out.splitlines()):
-                return True, path
-            return False, f"{path} does not export {CTOR_SYMBOL}"
-        except (OSError, subprocess.CalledProcessError):
-            pass
-    with open(path, "rb") as fh:  # no nm: the name must at least be in the dynamic string table
-        if CTOR_SYMBOL.encode() in fh.read():
-            return True, path
-    return False, f"{path} does not contain {CTOR_SYMBOL}"
+    except OSError:
+        return False, f"{CASA_SYNTHESIS_LIB} is not loaded with this casatools"
+    try:
+        getattr(lib, CTOR_SYMBOL)  # dlsym on CASA's own handle: finds CASA's definition
+        return True, CASA_SYNTHESIS_LIB
+    except AttributeError:
+        return False, f"{CASA_SYNTHESIS_LIB} does not export {CTOR_SYMBOL}"
 
 
 def require() -> None:
     """Raise RuntimeError unless briggsbwtaper can get the full-cube fracBW in this process."""
-    if bindingaccepts_fracbw():
+    from pclean import casaenv
+
+    # casaenv loads the shim before casatools, as everywhere in pclean
+    if accepts_fracbw(casaenv.tools().synthesisimager.setweighting):
         return  # rebuilt casatools: fracbw goes to setweighting directly, no shim needed
-    preload()
     head = ("weighting='briggsbwtaper' with a parallel cube needs the full-cube fractional "
             "bandwidth, and stock casatools' setweighting has no fracbw argument: ")
     if _state["lib"] is None:
