@@ -27,6 +27,7 @@ import threading
 import numpy as np
 
 from pclean import casaenv
+from pclean.beams import beam_table
 from pclean.params import PRODUCTS
 
 DIMS = ("stokes", "chan", "y", "x")
@@ -118,31 +119,6 @@ def _axis_perm(cs) -> tuple[int, int, int, int]:
     except (ValueError, IndexError):
         raise ValueError(f"not a cube with direction, Stokes and spectral axes (axes: {types})") \
             from None
-
-
-def _beams(ia, nstokes: int, nchan: int) -> np.ndarray:
-    """(3, nstokes, nchan): major, minor (arcsec), pa (deg); NaN if the image has no beam."""
-    out = np.full((3, nstokes, nchan), np.nan)
-    rec = ia.restoringbeam()
-    if not rec:
-        return out
-    qa = casaenv.tools().quanta()
-
-    def values(beam):
-        return (qa.convert(beam["major"], "arcsec")["value"],
-                qa.convert(beam["minor"], "arcsec")["value"],
-                qa.convert(beam["positionangle"], "deg")["value"])
-
-    if "beams" not in rec:  # one beam for every plane
-        out[:] = np.array(values(rec))[:, None, None]
-        return out
-    for c in range(nchan):
-        per_chan = rec["beams"].get(f"*{c}", {})
-        for s in range(nstokes):
-            beam = per_chan.get(f"*{s}")
-            if beam is not None:
-                out[:, s, c] = values(beam)
-    return out
 
 
 def _direction_offsets(cs, xaxis: int, yaxis: int, nx: int, ny: int):
@@ -294,7 +270,7 @@ def _describe(ia, path: str, ct) -> dict:
         perm = _axis_perm(cs)
         shape_casa = tuple(int(n) for n in ia.shape())
         shape = tuple(shape_casa[a] for a in perm)
-        beams = _beams(ia, shape[0], shape[1])
+        beams = beam_table(ia.restoringbeam(), shape[0], shape[1])
         return {
             "path": os.path.abspath(path),
             "perm": perm,

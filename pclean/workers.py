@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pclean import casaenv, chunking
+from pclean.beams import beam_table
 
 
 @dataclass
@@ -225,7 +226,8 @@ class ChunkImager:
             info = ia.restoringbeam()
         finally:
             ia.close()
-        return beams_from_info(info)
+        # Stokes 0 of every plane of the chunk's image
+        return beam_table(info, 1, self.spec.img_nchan)[:, 0, :].T.tolist()
 
     def status(self) -> dict:
         return {"pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
@@ -257,21 +259,3 @@ def peak_rss_mb() -> float:
     import resource  # not Linux
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def beams_from_info(info: dict) -> list:
-    """Flatten ia.restoringbeam() into [[bmaj_arcsec, bmin_arcsec, pa_deg]] per channel."""
-    qa = casaenv.tools().quanta()
-
-    def one(b):
-        return [qa.convert(b["major"], "arcsec")["value"], qa.convert(b["minor"], "arcsec")["value"],
-                qa.convert(b["positionangle"], "deg")["value"]]
-
-    if not info:
-        return []
-    if "beams" not in info:
-        return [one(info)]
-    out = []
-    for c in range(len(info["beams"])):
-        out.append(one(info["beams"][f"*{c}"]["*0"]))
-    return out
