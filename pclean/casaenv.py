@@ -82,8 +82,7 @@ def tools():
     configure()
     import casatools
 
-    if _sink is None:
-        casalog()
+    casalog()
     return casatools
 
 

@@ -142,8 +142,9 @@ def _embedded_cluster(n: int, worker_memory, options: dict):
                                             "host": "127.0.0.1",
                                             "preload": ["pclean.worker_preload"],
                                             **options}}}
-    scheduler = {"cls": Scheduler, "options": {"dashboard": False, "dashboard_address": "127.0.0.1:0",
-                                               "host": "127.0.0.1"}}
+    # the scheduler's HTTP server on a free port: 8787 may be the user's own Dask dashboard
+    scheduler = {"cls": Scheduler, "options": {"dashboard": False, "host": "127.0.0.1",
+                                               "dashboard_address": "127.0.0.1:0"}}
     with _worker_environment():
         return SpecCluster(workers={i: worker for i in range(n)}, scheduler=scheduler,
                            worker=worker, name="pclean")

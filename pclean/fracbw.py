@@ -83,7 +83,8 @@ def preload() -> None:
             casatools_first = "casatools" in sys.modules or _casa_synthesis_loaded()
             path = shim_path()
             if path is None:
-                _state["reason"] = f"the fracBW shim pclean/_fracbw_shim*.so is not built; {_BUILD_HINT}"
+                _state["reason"] = ("the fracBW shim pclean/_fracbw_shim*.so is not built; "
+                                    + _BUILD_HINT)
                 return
             lib = ctypes.CDLL(path, mode=os.RTLD_GLOBAL | os.RTLD_NOW)
             lib.pclean_fracbw_set.argtypes = [ctypes.c_double]

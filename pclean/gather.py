@@ -144,7 +144,8 @@ def _write_imageinfo(out: str, parts: list[Part], nchan: int) -> None:
             n_in = int(planes["nChannels"])
             for s in range(nstokes):
                 for c in range(part.nchan):
-                    beams[f"*{s * nchan + part.first + c}"] = planes[f"*{s * n_in + part.local + c}"]
+                    src = planes[f"*{s * n_in + part.local + c}"]
+                    beams[f"*{s * nchan + part.first + c}"] = src
         info["perplanebeams"] = beams
     tb.open(out, nomodify=False)
     try:

@@ -100,7 +100,8 @@ def bind(args: tuple, kwargs: dict) -> dict:
 
 
 def docstring() -> str:
-    lines = ["Parallel tclean for spectral cubes: tclean's parameters (names and defaults), plus:", ""]
+    lines = ["Parallel tclean for spectral cubes: tclean's parameters (names and defaults), "
+             "plus:", ""]
     for p in PARALLEL_PARAMS:
         lines.append(f"    {p.name} (default {p.default!r}): {p.doc}")
     lines += ["", "tclean values not supported by the parallel path yet (an error names them):"]
