@@ -1,4 +1,4 @@
-"""Full-cube fracBW for weighting='briggsbwtaper' in channel-parallel imaging (see patches/README.md).
+"""Full-cube fracBW for briggsbwtaper in channel-parallel imaging (see patches/README.md).
 
 CASA's briggsbwtaper tapers the weights by the fractional bandwidth of the cube being imaged,
 2(fmax-fmin)/(fmax+fmin), and computes it from the image it is given. A worker imaging a
