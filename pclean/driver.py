@@ -37,8 +37,7 @@ class ChunkSet:
             try:
                 per_chunk.append(fut.result())
             except Exception as exc:
-                raise RuntimeError(f"chunk {spec.index} (channels {spec.first}-"
-                                   f"{spec.first + spec.nchan - 1}) failed in {exc}"
+                raise RuntimeError(f"{spec.name} failed in {exc}"
                                    f" -- CASA logs in {spec.logdir}") from exc
         return [list(step) for step in zip(*per_chunk)]
 
@@ -95,7 +94,7 @@ def _cycles(plan, chunks: ChunkSet) -> tuple[dict, list]:
     summary = {}
     control = None
     if niter > 0:
-        control = CubeIterationControl(plan.imager.getIterPars(), plan.chunks,
+        control = CubeIterationControl(plan.imager.getIterPars(), plan.chunks, plan.grid.nchan,
                                        p["fullsummary"])
     try:
         controls = control.major_controls(usemask) if control else {"lastcycle": True,
@@ -125,10 +124,10 @@ def _cycles(plan, chunks: ChunkSet) -> tuple[dict, list]:
     finally:
         if control:
             control.done()
-    final = [("status",), ("close",)]
+    final = [("finish",), ("status",), ("close",)]
     if p["restoration"]:
         beam = None
         if plan.common_beam:
             beam = common_beam([b for rec in psf for b in rec["beams"]])
-        final.insert(0, ("restore", beam, bool(p["pbcor"])))
+        final.insert(1, ("restore", beam, bool(p["pbcor"])))
     return summary, chunks.run(*final)[-2]

@@ -4,20 +4,20 @@ Two modes:
 
 * ``paged`` (default): one ordinary CASA image per product, assembled on the workers, one product
   per task, in parallel. Each product is created at the full cube's shape and coordinate system
-  (CASA's own, from planning) and every chunk's *own* channels are inserted straight from the
-  chunk image (halo planes are simply not read): every pixel is written once. Pixel masks,
-  brightness unit, per-plane beams, image info and miscinfo are carried over as tclean writes
-  them.
-* ``virtual``: no pixel is copied, except that chunks with halo channels first write their own
-  channels (on the workers); casacore's ImageConcat then references those images from inside
-  the product directory ("movevirtual"): an image ``ia.open``/exportfits/viewers read, but not
-  a plain table.
+  (CASA's own, from planning) and every chunk's images (its own channels) are inserted: every
+  pixel is written once. Pixel masks, brightness unit, per-plane beams, image info and miscinfo
+  are carried over as tclean writes them.
+* ``virtual``: no pixel is copied: casacore's ImageConcat references the chunks' images from
+  inside the product directory ("movevirtual"): an image ``ia.open``/exportfits/viewers read,
+  but not a plain table.
 """
 from __future__ import annotations
 
 import os
 import shutil
 from dataclasses import dataclass
+
+import numpy as np
 
 from pclean import casaenv
 
@@ -46,32 +46,45 @@ def chunk_products(chunk_imagenames: list[str], products: tuple[str, ...]) -> li
     return found
 
 
+# restored products: one beam for the cube when tclean restores with one (restoringbeam='common'
+# or a given beam), else a beam per plane (as the psf always has)
+RESTORED = ("image", "image.pbcor")
+
+
 def gather(chunks: list, imagename: str, products: tuple[str, ...], csys: dict, client,
-           workers: list[str], mode: str = "paged") -> list[str]:
+           workers: list[str], mode: str = "paged", single_beam: bool = False) -> list[str]:
     """Write ``imagename.<product>`` for every product the chunks made; return the paths.
 
     ``chunks`` are the plan's ChunkSpecs in channel order, imaged and closed; ``csys`` is the
-    full cube's coordinate system record. The copying runs on ``workers``, in parallel."""
+    full cube's coordinate system record; ``single_beam``: the restored products have one
+    beam. The copying runs on ``workers``, in parallel."""
     found = chunk_products([c.imagename for c in chunks], products)
     outputs = {prod: f"{imagename}.{prod}" for prod in found}
     for out in outputs.values():
         if os.path.exists(out):
             raise FileExistsError(f"{out} exists; not overwriting it")
-    if len(chunks) == 1:  # one chunk (never with halo channels): its images are the cube
+    if len(chunks) == 1:  # one chunk: its images are the cube
         for prod, out in outputs.items():
             shutil.move(f"{chunks[0].imagename}.{prod}", out)
     elif mode == "virtual":
-        _on_workers(client, workers, [(write_own, c, found) for c in chunks])
         for prod, out in outputs.items():
-            _virtual_concat(out, [f"{c.own_imagename}.{prod}" for c in chunks])
+            _virtual_concat(out, [f"{c.imagename}.{prod}" for c in chunks])
     else:
         # the biggest products first; sumwt is one pixel per plane
         order = sorted(found, key=lambda prod: prod == "sumwt")
         _on_workers(client, workers, [
-            (assemble, outputs[prod], [Part(f"{c.imagename}.{prod}", c.local.start, c.nchan,
-                                            c.first) for c in chunks], csys)
+            (assemble, outputs[prod], [Part(f"{c.imagename}.{prod}", 0, c.nchan, c.first)
+                                       for c in chunks], csys, single_beam and prod in RESTORED)
             for prod in order])
     return list(outputs.values())
+
+
+def keep(path: str, out: str) -> str:
+    """Move an image the coordinator made (``path``) to a final product name."""
+    if os.path.exists(out):
+        raise FileExistsError(f"{out} exists; not overwriting it")
+    shutil.move(path, out)
+    return out
 
 
 def _on_workers(client, workers: list[str], calls: list[tuple]) -> list:
@@ -88,7 +101,7 @@ def _own_channels(rg, shape: list[int], spec_axis: int, first: int, nchan: int) 
     return rg.box(blc=blc, trc=trc)
 
 
-def assemble(out: str, parts: list[Part], csys: dict) -> str:
+def assemble(out: str, parts: list[Part], csys: dict, single_beam: bool = False) -> str:
     """Write one product of the final cube from its chunks (runs on a worker)."""
     ct = casaenv.tools()
     ia, src, rg = ct.image(), ct.image(), ct.regionmanager()
@@ -118,11 +131,18 @@ def assemble(out: str, parts: list[Part], csys: dict) -> str:
         ia.done()
         src.done()
         rg.done()
-    _write_imageinfo(out, parts, shape[spec_axis])
+    _write_imageinfo(out, parts, shape[spec_axis], _nstokes(shape, csys), single_beam)
     return out
 
 
-def _write_imageinfo(out: str, parts: list[Part], nchan: int) -> None:
+def _nstokes(shape: list[int], csys: dict) -> int:
+    """Stokes planes of a cube from its coordinate system record."""
+    key = next((k for k in csys if k.startswith("stokes")), None)
+    return int(len(np.atleast_1d(csys[key]["stokes"]))) if key else 1
+
+
+def _write_imageinfo(out: str, parts: list[Part], nchan: int, nstokes: int = 1,
+                     single_beam: bool = False) -> None:
     """Image type, object name and restoring beams of the chunks, as one cube's.
 
     Per-plane beams are written as casacore's ImageInfo record in one go: setting them plane by
@@ -135,47 +155,28 @@ def _write_imageinfo(out: str, parts: list[Part], nchan: int) -> None:
         tb.open(part.path)
         infos.append(tb.getkeyword("imageinfo"))
         tb.close()
-    info = {k: v for k, v in infos[0].items() if k != "perplanebeams"}
-    if "perplanebeams" in infos[0]:
-        nstokes = int(infos[0]["perplanebeams"]["nStokes"])
+    info = {k: v for k, v in infos[0].items() if k not in ("perplanebeams", "restoringbeam")}
+    if (nchan > 1 and not single_beam
+            and any("perplanebeams" in i or "restoringbeam" in i for i in infos)):
         beams = {"nChannels": nchan, "nStokes": nstokes}
         for part, part_info in zip(parts, infos):
-            planes = part_info["perplanebeams"]
-            n_in = int(planes["nChannels"])
+            # CASA writes one image-wide beam (no per-plane set) for a 1-channel chunk
+            planes = part_info.get("perplanebeams")
+            n_in = int(planes["nChannels"]) if planes else 0
             for s in range(nstokes):
                 for c in range(part.nchan):
-                    src = planes[f"*{s * n_in + part.local + c}"]
+                    src = (planes[f"*{s * n_in + part.local + c}"] if planes
+                           else part_info["restoringbeam"])
                     beams[f"*{s * nchan + part.first + c}"] = src
         info["perplanebeams"] = beams
+    elif "restoringbeam" in infos[0]:
+        info["restoringbeam"] = infos[0]["restoringbeam"]
     tb.open(out, nomodify=False)
     try:
         tb.putkeyword("imageinfo", info)
     finally:
         tb.close()
         tb.done()
-
-
-def write_own(spec, products: list[str]) -> None:
-    """Virtual gather, on a worker: write a chunk's own channels of each product (halo planes
-    dropped) as ``<own_imagename>.<product>``; a chunk without halo channels is its own."""
-    if not spec.halo_local:
-        return
-    ct = casaenv.tools()
-    ia, rg = ct.image(), ct.regionmanager()
-    try:
-        for prod in products:
-            ia.open(f"{spec.imagename}.{prod}")
-            try:
-                shape = [int(n) for n in ia.shape()]
-                spec_axis = int(ia.coordsys().findcoordinate("spectral")["pixel"][0])
-                ia.subimage(outfile=f"{spec.own_imagename}.{prod}", dropdeg=False,
-                            region=_own_channels(rg, shape, spec_axis, spec.local.start,
-                                                 spec.nchan)).done()
-            finally:
-                ia.close()
-    finally:
-        ia.done()
-        rg.done()
 
 
 def _virtual_concat(out: str, infiles: list[str]) -> None:

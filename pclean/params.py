@@ -7,6 +7,7 @@ these values; they never recompute them from their own sub-cube.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -15,10 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from pclean import casaenv, casahelpers, chunking, schema, spectral
-from pclean.workers import ChunkSpec
+from pclean.chunking import ChunkSpec
 
 CUBE_MODES = ("cube", "cubedata", "cubesource")
-PRODUCTS = ("psf", "residual", "model", "image", "pb", "sumwt", "mask", "image.pbcor", "weight")
+# every product a run may write; the chunks write all but the shared weight density (.gridwt)
+CHUNK_PRODUCTS = ("psf", "residual", "model", "image", "pb", "sumwt", "mask", "image.pbcor",
+                  "weight")
+PRODUCTS = CHUNK_PRODUCTS + ("gridwt",)
 
 # tclean's names -> the names casatasks' ImagerParameters takes (as task_tclean renames them)
 _RENAMES = {"vis": "msname", "timerange": "timestr", "uvrange": "uvdist", "observation": "obs",
@@ -42,6 +46,12 @@ class Plan:
     common_beam: bool = False
 
     @property
+    def single_beam(self) -> bool:
+        """tclean restores with one beam for the whole cube: 'common' or a given beam."""
+        rb = self.params["restoringbeam"]
+        return any(str(b).strip() for b in (rb if isinstance(rb, list) else [rb]))
+
+    @property
     def imagename(self) -> str:
         return self.params["imagename"]
 
@@ -59,10 +69,21 @@ def is_cube(params: dict) -> bool:
 # ---------------------------------------------------------------------------------------------
 def normalize(params: dict) -> dict:
     """Coerce with tclean's type rules and check what can be checked without CASA's imager."""
-    for name in ("nworkers", "chanchunk"):
-        value = params.get(name)
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    def positive_int(value):
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+    value = params.get("nworkers")
+    if value is not None and not positive_int(value):
+        raise ParameterError(f"nworkers must be a positive integer, got {value!r}")
+    value = params.get("chanchunk")
+    if isinstance(value, (list, tuple)):
+        if not value or not all(positive_int(v) for v in value):
+            raise ParameterError("chanchunk: a list of chunk sizes must hold positive integers, "
+                                 f"got {value!r}")
+        params = dict(params, chanchunk=[int(v) for v in value])
+    elif value is not None and not positive_int(value):
+        raise ParameterError("chanchunk must be a positive integer (channels per chunk) or a "
+                             f"list of chunk sizes, got {value!r}")
     if params["gather"] not in ("virtual", "paged"):
         raise ParameterError(f"gather must be 'virtual' or 'paged', got {params['gather']!r}")
     if not params.get("vis"):
@@ -163,6 +184,25 @@ def imager_parameters(p: dict, **overrides):
 # ---------------------------------------------------------------------------------------------
 # the plan
 # ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def full_imager(full, imagename: str | None = None, gridpars: dict | None = None):
+    """A synthesisimager over the whole selection with the full cube defined (no image is
+    written until something is gridded): the one place the coordinator asks CASA about the
+    cube as serial tclean would see it."""
+    ct = casaenv.tools()
+    impars = dict(full.getImagePars()["0"])
+    if imagename:
+        impars["imagename"] = imagename
+    si = ct.synthesisimager()
+    try:
+        for key in sorted(full.getSelPars()):
+            si.selectdata(full.getSelPars()[key])
+        si.defineimage(impars, gridpars or full.getGridPars()["0"])
+        yield si
+    finally:
+        si.done()
+
+
 def make_plan(p: dict) -> Plan:
     """Everything cube-wide, before any worker exists; chunks come with ``split_chunks``."""
     imagename = os.path.abspath(p["imagename"])
@@ -173,10 +213,13 @@ def make_plan(p: dict) -> Plan:
                              "remove it or set workdir")
     full = imager_parameters(p)
     try:
-        grid = spectral.resolve_grid(full.getSelPars(), full.getImagePars()["0"],
-                                     full.getGridPars()["0"])
-    except RuntimeError as exc:
+        with full_imager(full) as si:
+            grid = spectral.resolve_grid(si)
+    except (RuntimeError, ValueError) as exc:
         raise ParameterError(f"CASA could not define the cube from this selection: {exc}") from None
+    if isinstance(p["chanchunk"], (list, tuple)) and sum(p["chanchunk"]) != grid.nchan:
+        raise ParameterError(f"chanchunk: the chunk sizes add up to {sum(p['chanchunk'])} "
+                             f"channels, the cube has {grid.nchan}")
 
     fracbw = None
     if p["weighting"] == "briggsbwtaper":
@@ -196,45 +239,49 @@ def make_plan(p: dict) -> Plan:
                 fracbw=fracbw, common_beam=common)
 
 
-def halo(first: int, n: int, nchan: int, deconvolving: bool) -> tuple[int, int]:
-    """Halo channels (before, after) a chunk images besides its own (see ChunkSpec)."""
-    has_before, has_after = first > 0, first + n < nchan
-    if deconvolving:  # model prediction at the edges needs the neighbours' models
-        return int(has_before), int(has_after)
-    if n == 1 and nchan > 1:  # a 1-channel image is gridded without interpolation
-        return (0, 1) if has_after else (1, 0)
-    return 0, 0
-
-
 def split_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None) -> None:
-    """The chunk plan: each chunk described in the user's terms (see ``spectral``)."""
+    """The chunk plan: each chunk a channel range of the full cube's grid (see ``spectral``)."""
+    p, grid = plan.params, plan.grid
+    try:
+        sizes = chunking.plan(grid.nchan, nworkers, p["chanchunk"],
+                              chunking.plane_pixels(p["imsize"]), memory_limit_mb)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    plan.chunks = [chunk_spec(plan, index, first, n) for index, (first, n) in enumerate(sizes)]
+    chunking.link_halos(plan.chunks, plan.workroot)
+
+
+def chunk_spec(plan: Plan, index: int, first: int, n: int) -> ChunkSpec:
+    """Chunk ``index``: full-cube channels ``first`` .. ``first+n-1``, gridded with the halo
+    channels its prediction needs (``chunking.halo``)."""
     p, full, grid = plan.params, plan.imager, plan.grid
-    impars, selpars = full.getImagePars()["0"], full.getSelPars()
+    impars = full.getImagePars()["0"]
     gridpars = dict(full.getGridPars()["0"], **({"vptable": plan.vptable} if plan.vptable else {}))
-    normpars, decpars = full.getNormPars()["0"], full.getDecPars()["0"]
-    weightpars = dict(full.getWeightPars())
     deconvolving = int(p["niter"]) > 0
-    plan.chunks = []
-    for index, (first, n) in enumerate(chunking.plan(
-            grid.nchan, nworkers, p["chanchunk"], chunking.plane_pixels(impars["imsize"]),
-            memory_limit_mb)):
-        before, after = halo(first, n, grid.nchan, deconvolving)
-        img_first, img_nchan = first - before, n + before + after
-        workdir = os.path.join(plan.workroot, f"chunk-{index:04d}")
-        # unique names: a virtual gather moves the chunk images side by side
-        name = os.path.join(workdir, f"chunk-{index:04d}")
-        cimpars = copy.deepcopy(impars)
-        cimpars.update(imagename=name, nchan=img_nchan,
-                       start=spectral.chunk_start(impars, grid, img_first))
-        plan.chunks.append(ChunkSpec(
-            index=index, first=first, nchan=n, workdir=workdir, selpars=selpars,
-            impars=cimpars, gridpars=copy.deepcopy(gridpars),
-            normpars=dict(normpars, imagename=name), weightpars=dict(weightpars),
-            decpars=dict(decpars, imagename=name),
-            expected_freqs_hz=grid.freqs_hz[img_first:img_first + img_nchan],
-            deconvolve=deconvolving or bool(p["restoration"]),
-            fracbw=plan.fracbw, weight_density=plan.weight_density,
-            halo_before=before, halo_after=after))
+    before, after = chunking.halo(first, n, grid.nchan, deconvolving)
+    img_first, img_nchan = first - before, n + before + after
+    workdir = os.path.join(plan.workroot, f"chunk-{index:04d}")
+    # unique names: a virtual gather moves the chunk images side by side
+    name = os.path.join(workdir, f"chunk-{index:04d}")
+    grid_name = name + "-grid" if before or after else name
+    nstokes = int(len(np.atleast_1d(grid.csys["stokes1"]["stokes"])))
+    nx, ny = (list(np.atleast_1d(impars["imsize"])) * 2)[:2]
+    cimpars = copy.deepcopy(impars)
+    # the observatory position goes with the csys: defineimage takes it from the coordinate
+    # system it builds itself (for the FTMachines' frame conversions), not from a given one
+    cimpars.update(imagename=grid_name, nchan=img_nchan, csys=grid.chunk_csys(img_first),
+                   imshape=[int(nx), int(ny), nstokes, img_nchan],
+                   obslocation_rec=grid.csys["telescopeposition"])
+    return ChunkSpec(
+        index=index, first=first, nchan=n, workdir=workdir, selpars=full.getSelPars(),
+        impars=cimpars, gridpars=copy.deepcopy(gridpars),
+        normpars=dict(full.getNormPars()["0"], imagename=grid_name),
+        weightpars=dict(full.getWeightPars()),
+        decpars=dict(full.getDecPars()["0"], imagename=name),
+        expected_freqs_hz=grid.freqs_hz[img_first:img_first + img_nchan],
+        deconvolve=deconvolving or bool(p["restoration"]), imagename=name,
+        fracbw=plan.fracbw, weight_density=plan.weight_density,
+        halo_before=before, halo_after=after)
 
 
 def add_primary_beam_model(plan: Plan) -> None:
@@ -253,23 +300,16 @@ def add_shared_weight_density(plan: Plan) -> None:
 
     CASA grids the weights of every channel of the selection onto one uv grid; a chunk would
     only see its own channels. The coordinator computes it once with a full-cube imager and
-    every chunk loads it (synthesisimager.setweightdensity)."""
+    every chunk loads it (synthesisimager.setweightdensity). Serial tclean leaves this image
+    as ``<imagename>.gridwt``; so does the gather."""
     p = plan.params
     if p["perchanweightdensity"] or p["weighting"] in ("natural", "radial"):
         return
-    ct = casaenv.tools()
     name = os.path.join(plan.workroot, "density", "img")
     os.makedirs(os.path.dirname(name), exist_ok=True)
-    impars = dict(plan.imager.getImagePars()["0"], imagename=name)
-    si = ct.synthesisimager()
-    try:
-        for key in sorted(plan.imager.getSelPars()):
-            si.selectdata(plan.imager.getSelPars()[key])
-        si.defineimage(impars, plan.imager.getGridPars()["0"])
+    with full_imager(plan.imager, imagename=name) as si:
         si.setweighting(**plan.imager.getWeightPars())
         density = str(si.getweightdensity())  # writes <name>.gridwt, returns its path
-    finally:
-        si.done()
     if not os.path.isdir(density):
         raise RuntimeError(f"CASA did not write the shared weight density image ({density})")
     plan.weight_density = density

@@ -1,49 +1,31 @@
-"""The full cube's output channel grid, resolved once on the coordinator by CASA itself.
+"""The full cube's output channel grid, resolved once on the coordinator by CASA itself, and the
+chunks cut from it.
 
 We do not re-implement tclean's start/width/nchan/outframe logic: the coordinator builds a
 synthesisimager for the *whole* cube, lets ``defineimage`` resolve the grid exactly as serial
-tclean does (``nchan=-1``, defaults, velocity or frequency starts, frames, rest frequency), and
-reads the coordinate system back. No image is written and no visibility is gridded.
+tclean does (``nchan=-1``, defaults, velocity or frequency starts, frames, rest frequency, spw
+channel ranges, several spws), and reads the coordinate system back. No image is written and no
+visibility is gridded.
 
-Each chunk is then described in the user's own terms, so that CASA maps data to channels the
-same way it does for the whole cube:
-
-* start and width in channels (or left to default): the chunk starts at channel
-  ``start + k*width``. Checked fact: on TOPO-labelled data, defining chunks by explicit
-  frequencies instead changes which data land in the edge channels (sumwt 33726 vs 33417).
-* start and width both quantities (Hz or km/s): ``start + k*width`` in that unit, as CASA builds
-  the grid from them.
-* anything else (a quantity start with a default width, ...): the world value of the chunk's
-  first channel read from the full cube's coordinate system.
-
-Workers check that their chunk's channel frequencies equal the full cube's (``verify_chunk``).
+A chunk is never described again in the user's terms (a new start/width): CASA re-derives such a
+grid and its data-to-channel mapping from the data, and every way that re-derivation differs from
+the full cube's is a wrong chunk (a start CASA moves inward for some nchan, optical-velocity
+increments that depend on nchan, spw channel ranges and several spws placed from spw channel 0,
+measured as crashes or as the top channels getting data serial flags). Instead, as CASA's own
+parallel cube mode does with sub-images of the full cube (``CubeMajorCycleAlgorithm``), a chunk is
+the full cube's coordinate system with its spectral origin shifted to the chunk's first channel
+(casacore's ``CoordinateSystem::subImage``, the coordinates a SubImage has), handed to
+``defineimage`` as its ``csys`` record: ``SynthesisParamsImage`` then uses that coordinate system
+as it is. Workers still check their channel frequencies against the full cube's
+(:func:`verify_chunk`).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from pclean import casaenv
-
-_CHANNEL_RE = re.compile(r"^\s*[-+]?\d+\s*$")
-
-
-def is_channel_value(value) -> bool:
-    """True for tclean's channel-index form of start/width: '' , an int, or a digit string."""
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, str) and (value.strip() == "" or bool(_CHANNEL_RE.match(value)))
-
-
-def _quantity(value):
-    qa = casaenv.tools().quanta()
-    if isinstance(value, dict):
-        return value
-    return qa.quantity(value)
 
 
 @dataclass
@@ -58,8 +40,12 @@ class CubeGrid:
     @property
     def fracbw(self) -> float:
         """CASA's serial definition: first and last channel of the full image, in its frame."""
-        fmin, fmax = float(self.freqs_hz[0]), float(self.freqs_hz[-1])
+        fmin, fmax = sorted((abs(float(self.freqs_hz[0])), abs(float(self.freqs_hz[-1]))))
         return 2.0 * (fmax - fmin) / (fmax + fmin)
+
+    def chunk_csys(self, first: int) -> dict:
+        """The coordinate system of a sub-cube starting at full-cube channel ``first``."""
+        return cut_csys(self.csys, first)
 
 
 def spectral_freqs(csys_record: dict, nchan: int) -> tuple[np.ndarray, str]:
@@ -79,65 +65,40 @@ def spectral_freqs(csys_record: dict, nchan: int) -> tuple[np.ndarray, str]:
     return np.asarray(world, dtype=float), frame
 
 
-def resolve_grid(selpars: dict, impars: dict, gridpars: dict) -> CubeGrid:
-    """Ask CASA for the full cube's grid (selection and image definition as tclean makes them)."""
+def cut_csys(csys_record: dict, first: int) -> dict:
+    """``csys_record`` with its spectral pixel origin moved to channel ``first`` (a sub-image's
+    coordinates: linear and tabular spectral axes alike)."""
     ct = casaenv.tools()
-    si = ct.synthesisimager()
+    cs = ct.coordsys()
+    cs.fromrecord(csys_record)
     try:
-        for key in sorted(selpars):
-            si.selectdata(selpars[key])
-        si.defineimage(impars, gridpars)
-        nchan = int(si.updatenchan())
-        csys = si.getcsys()["coordsys"]
+        shift = [0.0] * int(cs.naxes())
+        shift[int(cs.findcoordinate("spectral")["pixel"][0])] = float(first)
+        return cs.subimage(originshft=shift)
     finally:
-        si.done()
+        cs.done()
+
+
+def resolve_grid(si) -> CubeGrid:
+    """The full cube's grid from a synthesisimager on which ``defineimage`` has run."""
+    nchan = int(si.updatenchan())
+    csys = si.getcsys()["coordsys"]
     if nchan < 1:
-        raise ValueError("the data selection gives no channel for this cube "
-                         f"(start={impars['start']!r} width={impars['width']!r} "
-                         f"nchan={impars['nchan']!r})")
+        raise ValueError("the data selection gives no channel for this cube")
     freqs, frame = spectral_freqs(csys, nchan)
     return CubeGrid(nchan=nchan, freqs_hz=freqs, frame=frame, csys=csys)
 
 
-def _format_quantity(value: float, unit: str) -> str:
-    return f"{value!r}{unit}"
-
-
-def chunk_start(impars: dict, grid: CubeGrid, first: int):
-    """tclean's ``start`` for a chunk whose first channel is full-cube channel ``first``."""
-    start, width = impars["start"], impars["width"]
-    if is_channel_value(start) and is_channel_value(width):
-        s = int(start) if str(start).strip() else 0
-        w = int(width) if str(width).strip() else 1
-        return s + first * w
-    if str(start).strip() and str(width).strip() and not is_channel_value(width):
-        qa = casaenv.tools().quanta()
-        qs, qw = _quantity(start), _quantity(width)
-        if qa.compare(qs, qw):
-            value = qs["value"] + first * qa.convert(qw, qs["unit"])["value"]
-            return _format_quantity(value, qs["unit"])
-    # a world-coordinate start we must read off the full grid
-    if "m/s" in str(start) or "m/s" in str(width):
-        return _velocity_of(grid, first, impars)
-    return _format_quantity(float(grid.freqs_hz[first]), "Hz")
-
-
-def _velocity_of(grid: CubeGrid, chan: int, impars: dict) -> str:
-    ct = casaenv.tools()
-    cs = ct.coordsys()
-    cs.fromrecord(grid.csys)
-    try:
-        v = cs.frequencytovelocity(value=[float(grid.freqs_hz[chan])], frequnit="Hz",
-                                   doppler=impars.get("veltype") or "radio", velunit="m/s")
-    finally:
-        cs.done()
-    return _format_quantity(float(np.atleast_1d(v)[0]), "m/s")
-
-
-def verify_chunk(csys_record: dict, nchan: int, expected_hz: np.ndarray) -> None:
-    """Fail loudly if a chunk's channels are not the full cube's (relative 1e-12)."""
+def verify_chunk(csys_record: dict, nchan: int, expected_hz: np.ndarray, chunk: str) -> None:
+    """Fail loudly if a chunk's channels are not the full cube's (relative 1e-12), naming the
+    chunk and the first channel that differs."""
     freqs, _ = spectral_freqs(csys_record, nchan)
-    if len(freqs) != len(expected_hz) or not np.allclose(freqs, expected_hz, rtol=1e-12, atol=0):
-        raise RuntimeError(
-            "chunk channel grid differs from the full cube's: "
-            f"got {freqs[:3]}... expected {np.asarray(expected_hz)[:3]}...")
+    expected = np.asarray(expected_hz, dtype=float)
+    if len(freqs) != len(expected):
+        raise RuntimeError(f"{chunk}: CASA made {len(freqs)} channels, the full cube has "
+                           f"{len(expected)} there")
+    bad = np.flatnonzero(~np.isclose(freqs, expected, rtol=1e-12, atol=0))
+    if bad.size:
+        k = int(bad[0])
+        raise RuntimeError(f"{chunk}: channel grid differs from the full cube's at its plane {k}: "
+                           f"{freqs[k]!r} Hz, full cube {expected[k]!r} Hz")

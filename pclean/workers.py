@@ -5,8 +5,13 @@ synthesisnormalizer and synthesisdeconvolver across major/minor cycles, exactly 
 (casatasks' PySynthesisImager) drives one imager for the whole cube. It owns no iteration
 control: the coordinator sends the cube-wide minor-cycle controls and merges what comes back.
 
+The imager grids the chunk's sub-cube of the full cube's grid (its own channels and, when
+deconvolving, up to two neighbour channels each side whose model planes its own channels'
+prediction needs); the deconvolver works on images of the chunk's own channels only (see
+:class:`pclean.chunking.ChunkSpec` and :mod:`pclean.planes`).
+
 All its state that matters lives on disk in the chunk's directory (psf, residual, model,
-mask) and in its :class:`ChunkSpec`, so a chunk lost with its worker could be rebuilt from them
+mask) and in its ChunkSpec, so a chunk lost with its worker could be rebuilt from them
 (CASA reopens existing images with restart=True). Automatic rebuilding is not implemented yet:
 a lost worker fails the run with the chunk named, and the chunk directory is kept.
 """
@@ -15,76 +20,12 @@ from __future__ import annotations
 import functools
 import os
 import time
-from dataclasses import dataclass
 
-import numpy as np
-
-from pclean import casaenv, chunking
+from pclean import casaenv, planes, spectral
 from pclean.beams import beam_table
+from pclean.chunking import ChunkSpec
 
-
-@dataclass
-class ChunkSpec:
-    """Everything a worker needs for its chunk: full-cube values are computed by params."""
-
-    index: int
-    first: int  # first full-cube channel of this chunk
-    nchan: int  # its channels in the final cube
-    workdir: str
-    selpars: dict
-    impars: dict
-    gridpars: dict
-    normpars: dict
-    weightpars: dict
-    decpars: dict
-    expected_freqs_hz: np.ndarray
-    deconvolve: bool  # niter > 0 or restoration
-    fracbw: float | None = None  # full-cube fracBW for briggsbwtaper
-    weight_density: str | None = None  # shared density image when perchanweightdensity=False
-    # Halo channels: neighbouring cube channels a chunk images too, never counted as its own.
-    # CASA quirks behind them: (1) an image of ONE channel is gridded without frequency
-    # interpolation (FTMachine::interpolateFrequencyTogrid), so a 1-channel chunk maps data to
-    # its channel differently from the same channel inside a cube; (2) predicting model
-    # visibilities interpolates between adjacent image channels, so a chunk's edge channel
-    # needs its neighbour's model (4.5e-5 of peak without it, next to an empty channel). Halo
-    # planes are deconvolved under the same controls as their twins in the neighbouring chunk,
-    # dropped at gather, and their share of the iteration records removed by the coordinator.
-    halo_before: int = 0
-    halo_after: int = 0
-
-    @property
-    def img_first(self) -> int:
-        return self.first - self.halo_before
-
-    @property
-    def img_nchan(self) -> int:
-        return self.nchan + self.halo_before + self.halo_after
-
-    @property
-    def local(self) -> slice:
-        """This chunk's own channels within its image."""
-        return slice(self.halo_before, self.halo_before + self.nchan)
-
-    @property
-    def halo_local(self) -> list[int]:
-        return ([0] if self.halo_before else []) + ([self.local.stop] if self.halo_after else [])
-
-    @property
-    def imagename(self) -> str:
-        return self.impars["imagename"]
-
-    @property
-    def npix(self) -> int:
-        return chunking.plane_pixels(self.impars["imsize"])
-
-    @property
-    def own_imagename(self) -> str:
-        """Prefix of the products holding only this chunk's channels (a virtual gather's)."""
-        return self.imagename + "-own" if self.halo_local else self.imagename
-
-    @property
-    def logdir(self) -> str:
-        return os.path.join(os.path.dirname(self.workdir), "logs")
+__all__ = ["ChunkImager", "ChunkSpec", "peak_rss_mb"]
 
 
 def _timed(method):
@@ -123,10 +64,8 @@ class ChunkImager:
         for key in sorted(spec.selpars):
             self.si.selectdata(spec.selpars[key])
         self.si.defineimage(spec.impars, spec.gridpars)
-        from pclean import spectral
-
         spectral.verify_chunk(self.si.getcsys()["coordsys"], spec.img_nchan,
-                              spec.expected_freqs_hz)
+                              spec.expected_freqs_hz, spec.name)
         self.si.normalizerinfo(spec.normpars)
         self.pn = ct.synthesisnormalizer()
         self.pn.setupnormalizer(normpars=spec.normpars)
@@ -156,6 +95,37 @@ class ChunkImager:
             # perchanweightdensity=False: one density for the whole cube, made by the coordinator
             self.si.setweightdensity(spec.weight_density)
 
+    # -- the gridded sub-cube and the chunk's own images ------------------------------------
+    def _own(self, product: str) -> None:
+        """The chunk's own channels of a gridded product, for its deconvolver and the gather."""
+        spec = self.spec
+        if spec.has_halo:
+            planes.copy_planes(f"{spec.grid_imagename}.{product}", spec.halo_before, spec.nchan,
+                               f"{spec.imagename}.{product}")
+
+    def _grid_model(self) -> None:
+        """Before a major cycle: the gridded sub-cube's model is the chunk's own model planes
+        with its neighbours' (as they left them after the last minor cycle) around them."""
+        spec = self.spec
+        own = f"{spec.imagename}.model"
+        if not spec.has_halo or not os.path.isdir(own):
+            return
+        grid = f"{spec.grid_imagename}.model"
+        planes.ensure_like(grid, f"{spec.grid_imagename}.psf", unit="Jy/pixel")
+        planes.put_planes(grid, spec.halo_before, planes.read_planes(own))
+        for plane, path in spec.halo_inputs:
+            if os.path.exists(path):  # a neighbour without a model yet has zeros there
+                planes.put_planes(grid, plane, planes.load(path))
+
+    def _share_model(self) -> None:
+        """After a minor cycle: leave the model planes the neighbours' prediction needs."""
+        spec = self.spec
+        own = f"{spec.imagename}.model"
+        if not spec.halo_outputs or not os.path.isdir(own):
+            return
+        for plane, path in spec.halo_outputs:
+            planes.save(path, planes.read_planes(own, plane, 1))
+
     # -- imaging steps (tclean's order) ----------------------------------------------------
     @_timed
     def make_psf(self) -> dict:
@@ -163,12 +133,14 @@ class ChunkImager:
 
         before = fracbw.substitutions() if self.spec.fracbw is not None else 0
         self.si.makepsf()
+        self._own("psf")
+        self._own("sumwt")
         if self.sd is not None:
             self.sd.checkrestoringbeam()
         if self.spec.fracbw is not None:
             self.fracbw_substitutions = fracbw.check_applied(before, self.spec.fracbw,
                                                             self.si.setweighting)
-        return {"beams": self.beams("psf")[self.spec.local]}
+        return {"beams": self.beams("psf")}
 
     @_timed
     def make_pb(self) -> None:
@@ -176,10 +148,13 @@ class ChunkImager:
         if not ("stand" in self.spec.gridpars["gridder"]):
             self.si.makepb()
         self.pn.normalizeprimarybeam()
+        self._own("pb")
 
     @_timed
     def major_cycle(self, controls: dict) -> None:
+        self._grid_model()
         self.si.executemajorcycle(controls=controls)
+        self._own("residual")
 
     @_timed
     def init_minor(self) -> dict:
@@ -191,7 +166,11 @@ class ChunkImager:
 
     @_timed
     def minor_cycle(self, controls: dict) -> dict:
-        return self.sd.executeminorcycle(iterbotrecord=controls)
+        record = self.sd.executeminorcycle(iterbotrecord=controls)
+        if record["iterdone"] > 0 or not all(os.path.exists(p) for _, p in
+                                             self.spec.halo_outputs):
+            self._share_model()
+        return record
 
     @_timed
     def restore(self, restoringbeam=None, pbcor: bool = False) -> None:
@@ -206,6 +185,10 @@ class ChunkImager:
         if pbcor:
             sd.pbcor()
 
+    def finish(self) -> None:
+        """The sums of weights after the last major cycle, in the chunk's own images."""
+        self._own("sumwt")
+
     def run(self, steps: list[tuple]) -> list:
         """Run ``(method, *args)`` steps in order; their results. One actor call for a whole
         stretch of tclean's sequence that needs nothing from the coordinator in between, so
@@ -219,15 +202,15 @@ class ChunkImager:
         return results
 
     def beams(self, product: str) -> list:
-        """Per-plane restoring beams of one product, [[bmaj", bmin", pa_deg], ...] by channel."""
+        """Per-plane restoring beams of one product, [[bmaj", bmin", pa_deg], ...] by channel
+        (of the first Stokes plane)."""
         ia = casaenv.tools().image()
         ia.open(f"{self.spec.imagename}.{product}")
         try:
             info = ia.restoringbeam()
         finally:
             ia.close()
-        # Stokes 0 of every plane of the chunk's image
-        return beam_table(info, 1, self.spec.img_nchan)[:, 0, :].T.tolist()
+        return beam_table(info, 1, self.spec.nchan)[:, 0, :].T.tolist()
 
     def status(self) -> dict:
         return {"pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
