@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import time
 
-from pclean import casaenv, chunking
+from pclean import chunking, psfbeams
 from pclean.iteration import CubeIterationControl
 from pclean.workers import ChunkImager
+
+
+class PerChunk(list):
+    """A step argument with one value per chunk, in chunk order."""
 
 
 class ChunkSet:
@@ -30,8 +34,11 @@ class ChunkSet:
 
     def run(self, *steps: tuple) -> list[list]:
         """Run the ``(method, *args)`` steps, in order, on every chunk at once (one actor call
-        each); for each step, the list of the chunks' results."""
-        futures = [actor.run(list(steps)) for actor in self.actors]
+        each); for each step, the list of the chunks' results. An argument given as
+        :class:`PerChunk` is the chunk's own element of it."""
+        futures = [actor.run([tuple(a[k] if isinstance(a, PerChunk) else a for a in step)
+                              for step in steps])
+                   for k, actor in enumerate(self.actors)]
         per_chunk = []
         for spec, fut in zip(self.specs, futures):
             try:
@@ -47,24 +54,6 @@ class ChunkSet:
             self.run(("close",))
         except Exception:
             pass
-
-
-def common_beam(per_plane: list[list[float]]) -> list[str]:
-    """The cube's common restoring beam, computed by casacore's ImageBeamSet as tclean does."""
-    ct = casaenv.tools()
-    ia = ct.image()
-    ia.fromshape("", [1, 1, 1, len(per_plane)])
-    try:
-        for c, (bmaj, bmin, pa) in enumerate(per_plane):
-            ia.setrestoringbeam(major=f"{bmaj!r}arcsec", minor=f"{bmin!r}arcsec", pa=f"{pa!r}deg",
-                                channel=c, polarization=0)
-        beam = ia.commonbeam()
-    finally:
-        ia.close()
-    qa = ct.quanta()
-    return [f"{qa.convert(beam['major'], 'arcsec')['value']!r}arcsec",
-            f"{qa.convert(beam['minor'], 'arcsec')['value']!r}arcsec",
-            f"{qa.convert(beam['pa'], 'deg')['value']!r}deg"]
 
 
 def run(plan, client, workers: list[str], timings: dict) -> tuple[dict, list]:
@@ -85,9 +74,10 @@ def run(plan, client, workers: list[str], timings: dict) -> tuple[dict, list]:
 
 def _cycles(plan, chunks: ChunkSet) -> tuple[dict, list]:
     """tclean's sequence. The chunks wait for the coordinator only where it decides something
-    from their merged records: before each minor cycle (convergence and the cycle threshold)
-    and before each major cycle (which chunks iterated; is it the last cycle). The
-    coordinator's own bookkeeping (the iterbot) sees the records in tclean's order."""
+    from their merged records: after the first major cycle (the psf beams of the whole cube),
+    before each minor cycle (convergence and the cycle threshold) and before each major cycle
+    (which chunks iterated; is it the last cycle). The coordinator's own bookkeeping (the
+    iterbot) sees the records in tclean's order."""
     p = plan.params
     usemask = plan.imager.getDecPars()["0"]["usemask"]
     niter = int(p["niter"])
@@ -99,11 +89,12 @@ def _cycles(plan, chunks: ChunkSet) -> tuple[dict, list]:
     try:
         controls = control.major_controls(usemask) if control else {"lastcycle": True,
                                                                       "usemask": usemask}
+        # tclean: psf, pb, first major cycle, then hasConverged, updateMask, hasConverged
+        psf, _pb, _major = chunks.run(("make_psf",), ("make_pb",), ("major_cycle", controls))
+        beams, set_beams = _cube_psf_beams(plan, psf)
         if control:
-            # tclean: psf, pb, first major cycle, then hasConverged, updateMask, hasConverged
-            psf, _pb, _major, init_first, _mask, init = chunks.run(
-                ("make_psf",), ("make_pb",), ("major_cycle", controls), ("init_minor",),
-                ("setup_mask",), ("init_minor",))
+            _beams, init_first, _mask, init = chunks.run(set_beams, ("init_minor",),
+                                                         ("setup_mask",), ("init_minor",))
             control.end_major(clean_cycle=False)
             control.converged(init_first)
             converged = control.converged(init)
@@ -119,15 +110,27 @@ def _cycles(plan, chunks: ChunkSet) -> tuple[dict, list]:
                     _mask, init = chunks.run(("setup_mask",), ("init_minor",))
                 converged = control.converged(init) or not did
             summary = control.summary()
-        else:
-            psf, _pb, _major = chunks.run(("make_psf",), ("make_pb",), ("major_cycle", controls))
     finally:
         if control:
             control.done()
     final = [("finish",), ("status",), ("close",)]
+    if not control:
+        final.insert(0, set_beams)
     if p["restoration"]:
-        beam = None
-        if plan.common_beam:
-            beam = common_beam([b for rec in psf for b in rec["beams"]])
-        final.insert(1, ("restore", beam, bool(p["pbcor"])))
+        beam = psfbeams.common_beam(beams) if plan.common_beam else None
+        final.insert(-2, ("restore", beam, bool(p["pbcor"])))
     return summary, chunks.run(*final)[-2]
+
+
+def _cube_psf_beams(plan, psf: list[dict]) -> tuple[list[dict], tuple]:
+    """The cube's psf beams as serial sets them (see psfbeams), and the step that writes them
+    into the chunks whose own fill differs."""
+    records = [b for rec in psf for b in rec["beams"]]
+    valid = [v for rec in psf for v in rec["valid"]]
+    subcubes = psfbeams.serial_subcubes(plan.grid.nchan, psf[0]["memreq_gb_per_chan"])
+    cube = psfbeams.fill(records, valid, subcubes)
+    per_chunk = PerChunk()
+    for spec, rec in zip(plan.chunks, psf):
+        own = cube[spec.first:spec.first + spec.nchan]
+        per_chunk.append(None if own == rec["beams"] else own)
+    return cube, ("set_psf_beams", per_chunk)

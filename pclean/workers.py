@@ -21,8 +21,7 @@ import functools
 import os
 import time
 
-from pclean import casaenv, planes, spectral
-from pclean.beams import beam_table
+from pclean import casaenv, planes, psfbeams, spectral
 from pclean.chunking import ChunkSpec
 
 __all__ = ["ChunkImager", "ChunkSpec", "peak_rss_mb"]
@@ -140,7 +139,21 @@ class ChunkImager:
         if self.spec.fracbw is not None:
             self.fracbw_substitutions = fracbw.check_applied(before, self.spec.fracbw,
                                                             self.si.setweighting)
-        return {"beams": self.beams("psf")}
+        psf = planes.read_planes(f"{self.spec.imagename}.psf")
+        # CASA fits no beam to a plane whose psf peak is <= 0 (SIImageStore::makeImageBeamSet)
+        valid = [bool(psf[:, :, 0, c].max() > 0) for c in range(self.spec.nchan)]
+        ia = casaenv.tools().image()
+        ia.open(f"{self.spec.grid_imagename}.psf")
+        memreq = float(ia.miscinfo().get("memreq", 0.0))  # CASA's estimate for this sub-cube
+        ia.close()
+        return {"beams": psfbeams.read(f"{self.spec.imagename}.psf"), "valid": valid,
+                "memreq_gb_per_chan": memreq / self.spec.img_nchan}
+
+    def set_psf_beams(self, beams: list[dict] | None) -> None:
+        """The cube-wide fill of unfitted psf beams (see psfbeams), before the deconvolver
+        first reads them."""
+        if beams is not None:
+            psfbeams.write(f"{self.spec.imagename}.psf", beams)
 
     @_timed
     def make_pb(self) -> None:
@@ -200,17 +213,6 @@ class ChunkImager:
             except Exception as exc:
                 raise RuntimeError(f"{name}: {exc}") from exc
         return results
-
-    def beams(self, product: str) -> list:
-        """Per-plane restoring beams of one product, [[bmaj", bmin", pa_deg], ...] by channel
-        (of the first Stokes plane)."""
-        ia = casaenv.tools().image()
-        ia.open(f"{self.spec.imagename}.{product}")
-        try:
-            info = ia.restoringbeam()
-        finally:
-            ia.close()
-        return beam_table(info, 1, self.spec.nchan)[:, 0, :].T.tolist()
 
     def status(self) -> dict:
         return {"pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),

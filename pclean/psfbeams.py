@@ -1,0 +1,143 @@
+"""The psf's per-channel beams as serial tclean sets them for the whole cube.
+
+CASA quirk (SIImageStore::makeImageBeamSet, run for every *gridding sub-cube*): a channel whose
+psf cannot be fitted (psf peak <= 0: no data, all flagged; or the fit throws) gets the largest
+beam by area of the valid channels **of the same sub-cube**, or 1e-6 arcsec if there is none.
+Serial tclean grids a cube as one sub-cube unless it does not fit in memory
+(SynthesisImagerVi2::nSubCubeFitInMemory); a chunk is its own sub-cube, so left alone it fills
+with the largest beam of *its* channels (measured: beams up to 99% off, and the restored image
+with them). The coordinator recomputes the fill over serial's sub-cubes from every chunk's valid
+beams and writes the result into the chunks' psfs before their deconvolvers read them (the first
+``initminorcycle``, or ``restore``: beams written later are not seen).
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from pclean import casaenv
+
+EMPTY_BEAM_ARCSEC = 1e-6  # what CASA gives every channel of a sub-cube without a valid psf
+
+
+def read(path: str) -> list[dict]:
+    """Stokes-0 beam records of every channel of an image (CASA's own quantities)."""
+    tb = casaenv.tools().table()
+    tb.open(path)
+    try:
+        info = tb.getkeyword("imageinfo")
+    finally:
+        tb.close()
+        tb.done()
+    if "perplanebeams" in info:
+        planes = info["perplanebeams"]
+        return [planes[f"*{c}"] for c in range(int(planes["nChannels"]))]
+    return [info["restoringbeam"]] if "restoringbeam" in info else []
+
+
+def write(path: str, beams: list[dict]) -> None:
+    """Set every channel's beam (all Stokes planes alike, as CASA copies Stokes 0's)."""
+    tb = casaenv.tools().table()
+    tb.open(path, nomodify=False)
+    try:
+        info = tb.getkeyword("imageinfo")
+        if "perplanebeams" in info:
+            planes = info["perplanebeams"]
+            nchan, nstokes = int(planes["nChannels"]), int(planes["nStokes"])
+            for s in range(nstokes):
+                for c in range(nchan):
+                    planes[f"*{s * nchan + c}"] = dict(beams[c])
+        else:
+            info["restoringbeam"] = dict(beams[0])
+        tb.putkeyword("imageinfo", info)
+    finally:
+        tb.close()
+        tb.done()
+
+
+def area(beam: dict) -> float:
+    qa = casaenv.tools().quanta()
+    return (qa.convert(beam["major"], "arcsec")["value"]
+            * qa.convert(beam["minor"], "arcsec")["value"])
+
+
+def empty_beam() -> dict:
+    return {"major": {"unit": "arcsec", "value": EMPTY_BEAM_ARCSEC},
+            "minor": {"unit": "arcsec", "value": EMPTY_BEAM_ARCSEC},
+            "positionangle": {"unit": "deg", "value": 0.0}}
+
+
+def fill(beams: list[dict], valid: list[bool], subcubes: list[tuple[int, int]]) -> list[dict]:
+    """The cube's beams after CASA's fill: every invalid channel gets the largest valid beam of
+    its sub-cube ((first, n) ranges)."""
+    out = list(beams)
+    for first, n in subcubes:
+        idx = range(first, first + n)
+        good = [c for c in idx if valid[c]]
+        best = max((beams[c] for c in good), key=area) if good else empty_beam()
+        for c in idx:
+            if not valid[c]:
+                out[c] = best
+    return out
+
+
+def serial_subcubes(nchan: int, memreq_gb_per_chan: float) -> list[tuple[int, int]]:
+    """The sub-cubes serial tclean would grid this cube in, on this machine now
+    (SynthesisImagerVi2::nSubCubeFitInMemory): CASA's required memory for the cube (what a chunk
+    records as ``memreq`` in its images' miscinfo, per channel) against 80% (casarc
+    system.resources.memfrac) of the free memory (or system.resources.memory MB); the first
+    channels take the remainder."""
+    memfrac, memory_mb = _casarc("system.resources.memfrac", 80.0), _casarc(
+        "system.resources.memory", -1.0)
+    avail = memory_mb * 2.0**20 if memory_mb > 0 else _mem_free() * memfrac / 100.0
+    n = max(1, min(nchan, math.ceil(memreq_gb_per_chan * 2.0**30 * nchan / avail)))
+    size, rem = divmod(nchan, n)
+    out, first = [], 0
+    for k in range(n):
+        m = size + (1 if k < rem else 0)
+        out.append((first, m))
+        first += m
+    return out
+
+
+def _mem_free() -> float:
+    """casacore's HostInfo::memoryFree on Linux: MemFree of /proc/meminfo (measured: CASA's
+    'Available mem.' was 80% of it)."""
+    import psutil
+
+    return float(psutil.virtual_memory().free)
+
+
+def _casarc(key: str, default: float) -> float:
+    for path in (os.path.expanduser("~/.casarc"), os.path.expanduser("~/.casa/rc"),
+                 os.path.expanduser("~/.aipsrc")):
+        try:
+            with open(path) as f:
+                for line in f:
+                    name, _, value = line.partition(":")
+                    if name.strip() == key:
+                        return float(value.strip())
+        except (OSError, ValueError):
+            continue
+    return default
+
+
+def common_beam(beams: list[dict]) -> list[str]:
+    """The cube's common restoring beam (restoringbeam='common'), computed by casacore's
+    ImageBeamSet from the cube's psf beams as tclean does."""
+    ct = casaenv.tools()
+    qa = ct.quanta()
+    ia = ct.image()
+    ia.fromshape("", [1, 1, 1, len(beams)])
+    try:
+        for c, b in enumerate(beams):
+            ia.setrestoringbeam(major=b["major"], minor=b["minor"], pa=b["positionangle"],
+                                channel=c, polarization=0)
+        beam = ia.commonbeam()
+    finally:
+        ia.close()
+    return [f"{qa.convert(beam['major'], 'arcsec')['value']!r}arcsec",
+            f"{qa.convert(beam['minor'], 'arcsec')['value']!r}arcsec",
+            f"{qa.convert(beam['pa'], 'deg')['value']!r}deg"]

@@ -1,0 +1,214 @@
+"""The tests' oracle: is a cube equal to serial tclean's, product by product, channel by channel?
+
+Deliberately independent of pclean.compare (compare has tests of its own). The bar: per channel
+and product max|test-ref| <= 1e-5 of the product's peak; restoring beams to 1e-6 relative;
+coordinates, pixel masks and image metadata as tclean's; the same set of products; the return
+dict's iterdone, nmajordone, stopcode (and minor-cycle summary) equal.
+"""
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+
+from pclean import casaenv
+
+# miscinfo keys tclean fills from the run itself (memory, processes), not from the data
+RUN_MISCINFO = {"memavail", "memreq", "mpiprocs", "chnchnks"}
+
+
+def products_of(prefix: str) -> set[str]:
+    """Every image product written under ``prefix`` (``prefix.<product>`` directories)."""
+    return {os.path.basename(p)[len(os.path.basename(prefix)) + 1:]
+            for p in glob.glob(glob.escape(prefix) + ".*") if os.path.isdir(p)
+            and not p.endswith((".pclean-work", ".fits"))}
+
+
+def read(path):
+    ia = casaenv.tools().image()
+    ia.open(path)
+    try:
+        pixels = ia.getchunk()
+        beams = ia.restoringbeam()
+        csys = ia.coordsys().torecord()
+    finally:
+        ia.close()
+    return pixels, beams, csys
+
+
+def image_metadata(path):
+    """What a CASA image carries besides pixels: unit, pixel mask (values, all True without
+    one; the name of a plain image's default mask), image type, object name, miscinfo keys."""
+    ia = casaenv.tools().image()
+    ia.open(path)
+    try:
+        # a virtual concatenation (gather='virtual') has its parts' masks but no mask name
+        virtual = os.path.exists(os.path.join(path, "imageconcat.json"))
+        default = None if virtual else ia.maskhandler("default")[0]
+        summary = ia.summary(list=False)
+        meta = {"unit": ia.brightnessunit(), "default_mask": default,
+                "mask": ia.getchunk(getmask=True),
+                "imagetype": summary.get("imagetype"), "objectname": summary.get("object", ""),
+                "miscinfo_keys": sorted(k for k in ia.miscinfo() if k not in RUN_MISCINFO)}
+    finally:
+        ia.close()
+    return meta
+
+
+def beam_list(info):
+    if not info:
+        return []
+    if "beams" not in info:
+        return [info]
+    return [info["beams"][f"*{c}"][f"*{s}"] for c in range(len(info["beams"]))
+            for s in range(len(info["beams"]["*0"]))]
+
+
+def _close(a, b, rel) -> bool:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= rel * np.maximum(np.abs(b), 1e-300)))
+
+
+def _coordinate_problems(prod, got, ref) -> list[str]:
+    out = []
+    gs, rs = got.get("spectral2", {}), ref.get("spectral2", {})
+    for key in ("crval", "cdelt", "crpix"):
+        if not _close(gs.get("wcs", {}).get(key, 0), rs.get("wcs", {}).get(key, 0), 1e-12):
+            out.append(f".{prod}: spectral {key} {gs.get('wcs', {}).get(key)!r}, "
+                       f"tclean {rs.get('wcs', {}).get(key)!r}")
+    if "tabular" in rs or "tabular" in gs:
+        for key in ("pixelvalues", "worldvalues"):
+            if not _close(gs.get("tabular", {}).get(key, []), rs.get("tabular", {}).get(key, []),
+                          1e-12):
+                out.append(f".{prod}: tabular spectral {key} differs")
+    for key in ("system", "restfreq", "velType"):
+        if gs.get(key) != rs.get(key):
+            out.append(f".{prod}: spectral {key} {gs.get(key)!r}, tclean {rs.get(key)!r}")
+    gd, rd = got.get("direction0", {}), ref.get("direction0", {})
+    for key in ("crval", "crpix", "cdelt"):
+        if not _close(gd.get(key, 0), rd.get(key, 0), 1e-12):
+            out.append(f".{prod}: direction {key} {gd.get(key)!r}, tclean {rd.get(key)!r}")
+    if list(got.get("stokes1", {}).get("stokes", [])) != list(ref.get("stokes1", {}).get(
+            "stokes", [])):
+        out.append(f".{prod}: stokes {got.get('stokes1')}, tclean {ref.get('stokes1')}")
+    return out
+
+
+def compare_cube(test_prefix, ref_prefix, products=None, rtol=1e-5) -> tuple[list[str], float]:
+    """(problems, worst max|diff|/peak over products and channels) of ``test_prefix`` against
+    ``ref_prefix``. ``products``: the products to compare (default: every product either
+    wrote, and both must have written the same ones)."""
+    problems = []
+    if products is None:
+        got_set, ref_set = products_of(test_prefix), products_of(ref_prefix)
+        if got_set != ref_set:
+            problems.append(f"products differ: pclean only {sorted(got_set - ref_set)}, "
+                            f"tclean only {sorted(ref_set - got_set)}")
+        products = sorted(got_set & ref_set)
+    worst = 0.0
+    for prod in products:
+        ref_path, test_path = f"{ref_prefix}.{prod}", f"{test_prefix}.{prod}"
+        if not os.path.isdir(ref_path):
+            if os.path.isdir(test_path):
+                problems.append(f"pclean wrote .{prod}, tclean did not")
+            continue
+        if not os.path.isdir(test_path):
+            problems.append(f"pclean did not write .{prod}")
+            continue
+        ref, ref_beams, ref_cs = read(ref_path)
+        got, got_beams, got_cs = read(test_path)
+        if got.shape != ref.shape:
+            problems.append(f".{prod}: shape {got.shape} != {ref.shape}")
+            continue
+        if (np.isfinite(ref) != np.isfinite(got)).any():
+            problems.append(f".{prod}: non-finite pixels: tclean {np.size(ref) - np.isfinite(ref).sum()}"
+                            f", pclean {np.size(got) - np.isfinite(got).sum()}")
+        ref, got = np.nan_to_num(ref), np.nan_to_num(got)
+        problems += _coordinate_problems(prod, got_cs, ref_cs)
+        gm, rm = image_metadata(test_path), image_metadata(ref_path)
+        for key in ("unit", "imagetype", "objectname", "miscinfo_keys"):
+            if gm[key] != rm[key]:
+                problems.append(f".{prod}: {key} {gm[key]!r}, tclean {rm[key]!r}")
+        if gm["default_mask"] is not None and gm["default_mask"] != rm["default_mask"]:
+            problems.append(f".{prod}: default pixel mask {gm['default_mask']!r}, "
+                            f"tclean {rm['default_mask']!r}")
+        bad = int((gm["mask"] != rm["mask"]).sum())
+        if bad:
+            problems.append(f".{prod}: {bad} pixel-mask values differ from tclean's")
+        peak = float(np.abs(ref).max()) or 1.0
+        per_chan = np.abs(got.astype(float) - ref).reshape(-1, ref.shape[-1]).max(axis=0) / peak
+        worst = max(worst, float(per_chan.max()))
+        if per_chan.max() > rtol:
+            c = int(per_chan.argmax())
+            problems.append(f".{prod}: channel {c} differs by {per_chan.max():.3e} of peak")
+        rb, gb = beam_list(ref_beams), beam_list(got_beams)
+        if len(rb) != len(gb):
+            problems.append(f".{prod}: {len(gb)} beams, tclean has {len(rb)}")
+            continue
+        for k, (r, g) in enumerate(zip(rb, gb)):
+            for key in ("major", "minor"):
+                if abs(g[key]["value"] - r[key]["value"]) > 1e-6 * abs(r[key]["value"]):
+                    problems.append(f".{prod} plane {k} beam {key} {g[key]['value']!r}, "
+                                    f"tclean {r[key]['value']!r}")
+            if abs(g["positionangle"]["value"] - r["positionangle"]["value"]) > 1e-6 * 180:
+                problems.append(f".{prod} plane {k} beam position angle "
+                                f"{g['positionangle']['value']!r}, tclean "
+                                f"{r['positionangle']['value']!r}")
+    return problems, worst
+
+
+def summary_problems(got: dict, ref: dict) -> list[str]:
+    """The return dict's counts (and, where both have it, the minor-cycle summary)."""
+    out = [f"{key} {got.get(key)!r}, tclean {ref.get(key)!r}"
+           for key in ("iterdone", "nmajordone", "stopcode") if got.get(key) != ref.get(key)]
+    if "summaryminor" in ref:
+        out += _summaryminor_problems(got.get("summaryminor"), ref["summaryminor"])
+    return out
+
+
+def _flatten(tree, path=()):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _flatten(v, path + (k,))
+    else:
+        yield path, tree
+
+
+def _summaryminor_problems(got, ref, rtol=1e-5) -> list[str]:
+    """Same fields, channels, Stokes planes and cycles; iteration counts and stop codes exact,
+    the other figures (peak residual, model flux, thresholds: float32 sums that chunking may
+    round differently, as it may the pixels) to ``rtol`` of the field's largest value."""
+    if not isinstance(got, dict):
+        return [f"summaryminor missing ({type(got).__name__})"]
+    g, r = dict(_flatten(got)), dict(_flatten(ref))
+    if g.keys() != r.keys():
+        return [f"summaryminor entries differ: pclean only {sorted(g.keys() - r.keys())[:3]}, "
+                f"tclean only {sorted(r.keys() - g.keys())[:3]}"]
+    scale = {}
+    for path, values in r.items():
+        scale[path[-1]] = max(scale.get(path[-1], 0.0), float(np.abs(values).max(initial=0)))
+    out = []
+    for path, values in r.items():
+        a, b = np.asarray(g[path], dtype=float), np.asarray(values, dtype=float)
+        exact = path[-1] in ("iterDone", "startIterDone", "cycleStartIters", "stopCode",
+                             "masksum", "mpiServer")
+        tol = 0.0 if exact else rtol * (scale[path[-1]] or 1.0)
+        if a.shape != b.shape or np.abs(a - b).max(initial=0) > tol:
+            out.append(f"summaryminor {path}: {a.tolist()}, tclean {b.tolist()}")
+    return out[:5]
+
+
+def assert_cube_equal(test_prefix, ref_prefix, products=None, rtol=1e-5):
+    """Raise AssertionError naming the first difference; the products compared."""
+    problems, _worst = compare_cube(test_prefix, ref_prefix, products, rtol)
+    assert not problems, problems[0] + (f" (and {len(problems) - 1} more)"
+                                        if len(problems) > 1 else "")
+    compared = products if products is not None else sorted(products_of(ref_prefix))
+    assert {"psf", "residual", "sumwt", "pb"} <= set(compared)
+    return [p for p in compared if os.path.isdir(f"{ref_prefix}.{p}")]
+
+
+def assert_summary_equal(got, ref):
+    problems = summary_problems(got, ref)
+    assert not problems, "; ".join(problems)
