@@ -16,6 +16,7 @@ level), so that three things happen *before* the first import in each process:
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -84,6 +85,43 @@ def tools():
 
     casalog()
     return casatools
+
+
+def _gomp():
+    """The OpenMP runtime casatools' libraries use (bundled with the wheel), or None."""
+    import ctypes
+    import glob
+
+    casatools = tools()
+    libs = glob.glob(os.path.join(os.path.dirname(casatools.__file__), "__casac__", "lib",
+                                  "libgomp.so*"))
+    try:
+        return ctypes.CDLL(libs[0] if libs else "libgomp.so.1")
+    except OSError:
+        return None
+
+
+def omp_threads() -> int:
+    """How many OpenMP threads CASA's code uses in this process (serial tclean's default here
+    is what the user's environment gives: OMP_NUM_THREADS, else every core)."""
+    gomp = _gomp()
+    return int(gomp.omp_get_max_threads()) if gomp is not None else 1
+
+
+@contextlib.contextmanager
+def omp_threads_set(n: int | None):
+    """Run CASA's code in this thread with ``n`` OpenMP threads (None: as it is), then as
+    before."""
+    gomp = _gomp() if n else None
+    if gomp is None:
+        yield
+        return
+    before = int(gomp.omp_get_max_threads())
+    gomp.omp_set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        gomp.omp_set_num_threads(before)
 
 
 def init_worker(logfile: str) -> None:

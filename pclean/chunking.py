@@ -115,6 +115,7 @@ class ChunkSpec:
     deconvolve: bool  # niter > 0 or restoration
     imagename: str  # prefix of this chunk's own-channel images
     fracbw: float | None = None  # full-cube fracBW for briggsbwtaper
+    cycle_threads: int | None = None  # OpenMP threads for major and minor cycles
     weight_density: str | None = None  # shared density image when perchanweightdensity=False
     halo_before: int = 0
     halo_after: int = 0

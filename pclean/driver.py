@@ -85,7 +85,7 @@ def _cycles(plan, chunks: ChunkSet) -> tuple[dict, list]:
     control = None
     if niter > 0:
         control = CubeIterationControl(plan.imager.getIterPars(), plan.chunks, plan.grid.nchan,
-                                       p["fullsummary"])
+                                       plan.grid.nstokes, p["imsize"], p["fullsummary"])
     try:
         controls = control.major_controls(usemask) if control else {"lastcycle": True,
                                                                       "usemask": usemask}

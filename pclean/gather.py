@@ -17,8 +17,6 @@ import os
 import shutil
 from dataclasses import dataclass
 
-import numpy as np
-
 from pclean import casaenv
 
 
@@ -108,6 +106,7 @@ def assemble(out: str, parts: list[Part], csys: dict, single_beam: bool = False)
     src.open(parts[0].path)
     shape = [int(n) for n in src.shape()]
     spec_axis = int(src.coordsys().findcoordinate("spectral")["pixel"][0])
+    stokes_axis = int(src.coordsys().findcoordinate("stokes")["pixel"][0])
     unit, misc = src.brightnessunit(), src.miscinfo()
     default_mask = src.maskhandler("default")[0]
     src.close()
@@ -131,14 +130,8 @@ def assemble(out: str, parts: list[Part], csys: dict, single_beam: bool = False)
         ia.done()
         src.done()
         rg.done()
-    _write_imageinfo(out, parts, shape[spec_axis], _nstokes(shape, csys), single_beam)
+    _write_imageinfo(out, parts, shape[spec_axis], shape[stokes_axis], single_beam)
     return out
-
-
-def _nstokes(shape: list[int], csys: dict) -> int:
-    """Stokes planes of a cube from its coordinate system record."""
-    key = next((k for k in csys if k.startswith("stokes")), None)
-    return int(len(np.atleast_1d(csys[key]["stokes"]))) if key else 1
 
 
 def _write_imageinfo(out: str, parts: list[Part], nchan: int, nstokes: int = 1,

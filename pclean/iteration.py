@@ -28,18 +28,25 @@ _INIT_MAX = ("peakresidual", "maxpsfsidelobe", "peakresidualnomask", "madrms", "
 
 class MaskSums:
     """The ``masksum`` serial's deconvolver would report: the mask sum of the whole cube when it
-    changed (or is zero), else -1. A chunk reports its own sum the same way."""
+    changed (or is zero), else -1. A chunk reports its own sum the same way, so the cube's is
+    the sum of every chunk's last reported one."""
 
     def __init__(self, nchunks: int):
         self.current = [None] * nchunks  # last sum each chunk reported (None: no mask yet)
         self.reported = -1.0
 
-    def combine(self, sums: list[float]) -> float:
+    def update(self, sums: list[float]) -> None:
         for j, s in enumerate(sums):
             if float(s) != -1.0:
                 self.current[j] = float(s)
+
+    @property
+    def cube(self) -> float:
         known = [s for s in self.current if s is not None]
-        cube = float(sum(known)) if known else -1.0
+        return float(sum(known)) if known else -1.0
+
+    def report(self) -> float:
+        cube = self.cube
         if cube != self.reported or cube == 0.0:
             self.reported = cube
             return cube
@@ -50,48 +57,84 @@ def combine_init(records: list[dict], masksums: MaskSums) -> dict:
     out = dict(records[0])
     for key in _INIT_MAX:
         out[key] = max(float(r[key]) for r in records)
-    out["masksum"] = masksums.combine([r["masksum"] for r in records])
+    masksums.update([r["masksum"] for r in records])
+    if masksums.cube > 0:
+        # CASA quirk: a deconvolver whose whole mask is empty reports its peak residual over
+        # the full image; serial's, with a mask somewhere in the cube, counts those channels
+        # as 0 (measured: 1.103 from a chunk with an empty mask, against 0)
+        out["peakresidual"] = max([float(r["peakresidual"]) for r, s in
+                                   zip(records, masksums.current) if s and s > 0] or [0.0])
+    out["masksum"] = masksums.report()
     return out
 
 
-def remap_summary(summ: np.ndarray, first: int, nlocal: int, nchan: int,
-                  fullsummary: bool) -> np.ndarray:
-    """A chunk's minor-cycle summary with the cube's channel numbers. Without fullsummary the
-    'chan' row holds channel + stokes x (channels of the deconvolver's image)."""
+def minor_block(imsize) -> int:
+    """Channels per minor-cycle block of a cube deconvolver (SynthesisDeconvolver::
+    numblockchans: max(10, 8e6 / pixels per plane)); the minor-cycle summary numbers channels
+    and counts iterations per block."""
+    nx, ny = (list(np.atleast_1d(imsize)) * 2)[:2]
+    return int(max(10, 8e6 / (int(nx) * int(ny))))
+
+
+def combine_summaries(summaries: list[np.ndarray], specs: list, nchan: int, nstokes: int,
+                      block: int, fullsummary: bool) -> np.ndarray:
+    """The chunks' minor-cycle summaries as serial's one deconvolver writes it for the cube.
+
+    Every record has one column per plane (channel-major, Stokes inner; measured). CASA numbers
+    them per minor-cycle block: without fullsummary the 'chan' row is channel-in-block + Stokes
+    x channels-in-block + block start; with it 'chan' is the channel and startIterDone counts
+    the iterations of the block's earlier planes in this cycle (cycleStartIters stays 0). A
+    chunk is its own blocks; here each column gets serial's numbering for its cube channel."""
     rows = casahelpers.imager_helpers().SummaryMinor.getRowDescriptionsOldOrder(fullsummary)
-    chan = rows.index("chan")
-    out = np.array(summ, dtype=float, copy=True)
-    if fullsummary:
-        out[chan, :] += first
-    else:
-        stokes, c = np.divmod(out[chan, :], nlocal)
-        out[chan, :] = c + first + stokes * nchan
-    return out
+    chan_row, iter_row = rows.index("chan"), rows.index("iterDone")
+    parts, channels = [], []
+    for summ, spec in zip(summaries, specs):
+        ncol = summ.shape[1]
+        if ncol != spec.nchan * nstokes:
+            raise RuntimeError(f"{spec.name}: minor-cycle summary with {ncol} columns, not one "
+                               f"per plane ({spec.nchan} x {nstokes})")
+        col = np.arange(ncol)
+        chan, stokes = spec.first + col // nstokes, col % nstokes
+        out = np.array(summ, dtype=float, copy=True)
+        if fullsummary:
+            out[chan_row, :] = chan
+        else:
+            start = (chan // block) * block
+            out[chan_row, :] = chan - start + stokes * np.minimum(block, nchan - start) + start
+        parts.append(out)
+        channels.append(chan)
+    merged = np.concatenate(parts, axis=1)
+    if fullsummary and merged.shape[1]:
+        chan = np.concatenate(channels)
+        start_row = rows.index("startIterDone")
+        done = np.cumsum(merged[iter_row, :]) - merged[iter_row, :]  # exclusive prefix sums
+        block_of = chan // block
+        first_col = np.searchsorted(block_of, block_of)  # columns are in channel order
+        merged[start_row, :] = done - done[first_col]
+    return merged
 
 
-def combine_exec(records: list[dict], specs: list, nchan: int, fullsummary: bool) -> dict:
-    summaries = [remap_summary(r["summaryminor"], s.first, s.nchan, nchan, fullsummary)
-                 for r, s in zip(records, specs)
-                 if isinstance(r.get("summaryminor"), np.ndarray) and r["summaryminor"].ndim == 2]
-    nrows = summaries[0].shape[0] if summaries else len(
-        casahelpers.imager_helpers().SummaryMinor.getRowDescriptionsOldOrder(fullsummary))
+def combine_exec(records: list[dict], specs: list, nchan: int, nstokes: int, block: int,
+                 fullsummary: bool) -> dict:
+    summaries = [r["summaryminor"] for r in records]
     return {
         "iterdone": int(sum(int(r["iterdone"]) for r in records)),
         "maxcycleiterdone": int(max(int(r["maxcycleiterdone"]) for r in records)),
         "peakresidual": float(max(float(r["peakresidual"]) for r in records)),
         "updatedmodelflag": bool(any(r["updatedmodelflag"] for r in records)),
-        "summaryminor": (np.concatenate(summaries, axis=1) if summaries
-                         else np.zeros((nrows, 0))),
+        "summaryminor": combine_summaries(summaries, specs, nchan, nstokes, block, fullsummary),
     }
 
 
 class CubeIterationControl:
-    def __init__(self, iterpars: dict, chunks: list, nchan: int, fullsummary: bool):
+    def __init__(self, iterpars: dict, chunks: list, nchan: int, nstokes: int, imsize,
+                 fullsummary: bool):
         self.ib = casaenv.tools().iterbotsink()
         self.ib.setupiteration(iterpars=iterpars)
         self.nmajor_limit = int(iterpars.get("nmajor", -1))
         self.chunks = list(chunks)  # ChunkSpec: first channel and channels of each
-        self.nchan = int(nchan)
+        self.nchan, self.nstokes = int(nchan), int(nstokes)
+        self.block = minor_block(imsize)
         self.fullsummary = bool(fullsummary)
         self.major_count = 0
         self.masksums = MaskSums(len(self.chunks))
@@ -122,7 +165,8 @@ class CubeIterationControl:
     def merge_minor(self, exec_records: list[dict]) -> bool:
         """Merge the chunks' minor-cycle records as serial's one record; True if any chunk
         iterated."""
-        rec = combine_exec(exec_records, self.chunks, self.nchan, self.fullsummary)
+        rec = combine_exec(exec_records, self.chunks, self.nchan, self.nstokes, self.block,
+                           self.fullsummary)
         self.ib.mergeexecrecord(rec, 0)
         return rec["iterdone"] > 0
 

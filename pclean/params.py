@@ -19,6 +19,13 @@ from pclean import casaenv, casahelpers, chunking, schema, spectral
 from pclean.chunking import ChunkSpec
 
 CUBE_MODES = ("cube", "cubedata", "cubesource")
+# CASA quirk: with these deconvolvers serial tclean's results depend on its number of OpenMP
+# threads (measured, serial at 1 and 2 threads on the same data: clark residual 3.4e-6 of peak
+# apart, mem model 6.3e-6; hogbom and multiscale bitwise equal), through the major cycles (a
+# chunk's major cycles at 1 thread and everything else at 2 left 1.7e-5 of a deep residual's peak;
+# its minor cycles at 1 thread, nothing). Chunks run their cycles with the threads serial tclean
+# would have here, and are then bitwise equal to it.
+THREAD_SENSITIVE_DECONVOLVERS = ("clark", "clarkstokes", "mem")
 # every product a run may write; the chunks write all but the shared weight density (.gridwt)
 CHUNK_PRODUCTS = ("psf", "residual", "model", "image", "pb", "sumwt", "mask", "image.pbcor",
                   "weight")
@@ -139,7 +146,8 @@ def _check_cube(p: dict) -> None:
     for name, (supported, reason) in schema.UNSUPPORTED.items():
         if not supported(p[name]):
             raise ParameterError(f"{name}={p[name]!r} is not supported by pclean's parallel "
-                                 f"cube imaging yet: {reason}")
+                                 f"cube imaging yet: {reason}. Run serial tclean "
+                                 "(casatasks.tclean) for this call.")
     if p["nchan"] == 0 or p["nchan"] < -1:
         raise ParameterError(f"nchan must be -1 (all) or a positive number, got {p['nchan']}")
     if int(p["niter"]) < 0:
@@ -150,6 +158,7 @@ def _check_cube(p: dict) -> None:
             raise ParameterError("weighting='briggsbwtaper' needs perchanweightdensity=True")
         if int(p["npixels"]) != 0:
             raise ParameterError("weighting='briggsbwtaper' needs npixels=0")
+    _check_can_be_equal(p)
     existing = [f"{p['imagename']}.{prod}" for prod in PRODUCTS
                 if os.path.exists(f"{p['imagename']}.{prod}")]
     if existing:
@@ -158,6 +167,33 @@ def _check_cube(p: dict) -> None:
     parent = os.path.dirname(os.path.abspath(p["imagename"]))
     if not os.path.isdir(parent):
         raise ParameterError(f"imagename: directory {parent} does not exist")
+
+
+def cannot_be_equal(what: str, why: str, instead: str) -> ParameterError:
+    """The refusal for a call pclean cannot make equal to serial tclean."""
+    return ParameterError(f"{what}: pclean cannot make this cube equal to serial tclean's, so it "
+                          f"does not start: {why}. Run serial tclean (casatasks.tclean) for this "
+                          f"call{', or ' + instead if instead else ''}.")
+
+
+def _check_can_be_equal(p: dict) -> None:
+    several_ms = isinstance(p["vis"], (list, tuple)) and len(p["vis"]) > 1
+    if several_ms and p["perchanweightdensity"] and p["weighting"] in (
+            "briggs", "briggsabs", "briggsbwtaper", "uniform"):
+        # CASA quirk (BriggsCubeWeightor::initImgWeightCol): with several MSs the per-channel
+        # density is padded by channels worked out from each MS's overlap with the image, and
+        # processed MS by MS when that padding is large against the image's channels: a
+        # sub-cube takes that path where the whole cube does not, and there CASA indexes past
+        # its per-channel arrays (measured on 3 MSs of one spw each: serial tclean segfaulted in
+        # BriggsCubeWeightor::getWeightUniform in 2 of 4 identical runs of a 5-channel cube, and
+        # chunks of that cube crashed)
+        raise cannot_be_equal(
+            f"vis (a list of {len(p['vis'])} MSs) with weighting={p['weighting']!r} and "
+            "perchanweightdensity=True",
+            "CASA's per-channel Briggs weighting treats several MSs differently for a sub-cube "
+            "than for the whole cube, and reads past its own arrays on that path",
+            "perchanweightdensity=False (one density over all channels, which pclean makes "
+            "exact), natural weighting, or the MSs concatenated into one (casatasks.concat)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,6 +253,19 @@ def make_plan(p: dict) -> Plan:
             grid = spectral.resolve_grid(si)
     except (RuntimeError, ValueError) as exc:
         raise ParameterError(f"CASA could not define the cube from this selection: {exc}") from None
+    from pclean.iteration import minor_block
+
+    if (int(p["niter"]) > 0 and grid.nstokes > 1 and not p["fullsummary"]
+            and grid.nchan > minor_block(p["imsize"])):
+        # CASA quirk: without fullsummary the minor-cycle summary numbers a plane channel +
+        # Stokes x block channels + block start, which collides across blocks; casatasks'
+        # SummaryMinor then fails (measured: IndexError in indexMinorCycleSummaryBySubimage,
+        # 1000x1000 pixels, 14 channels, stokes IQ)
+        raise cannot_be_equal(
+            f"stokes={p['stokes']!r} with {grid.nchan} channels of {p['imsize']} pixels and "
+            "fullsummary=False", "serial tclean itself fails at its end on this call (its "
+            f"minor-cycle summary cannot number {grid.nstokes} Stokes planes in channel blocks "
+            f"of {minor_block(p['imsize'])})", "fullsummary=True, with which both work")
     if isinstance(p["chanchunk"], (list, tuple)) and sum(p["chanchunk"]) != grid.nchan:
         raise ParameterError(f"chanchunk: the chunk sizes add up to {sum(p['chanchunk'])} "
                              f"channels, the cube has {grid.nchan}")
@@ -264,7 +313,7 @@ def chunk_spec(plan: Plan, index: int, first: int, n: int) -> ChunkSpec:
     # unique names: a virtual gather moves the chunk images side by side
     name = os.path.join(workdir, f"chunk-{index:04d}")
     grid_name = name + "-grid" if before or after else name
-    nstokes = int(len(np.atleast_1d(grid.csys["stokes1"]["stokes"])))
+    nstokes = grid.nstokes
     nx, ny = (list(np.atleast_1d(impars["imsize"])) * 2)[:2]
     cimpars = copy.deepcopy(impars)
     # the observatory position goes with the csys: defineimage takes it from the coordinate
@@ -272,6 +321,11 @@ def chunk_spec(plan: Plan, index: int, first: int, n: int) -> ChunkSpec:
     cimpars.update(imagename=grid_name, nchan=img_nchan, csys=grid.chunk_csys(img_first),
                    imshape=[int(nx), int(ny), nstokes, img_nchan],
                    obslocation_rec=grid.csys["telescopeposition"])
+    if p["specmode"] == "cubedata":
+        # CASA quirk: with a given csys, a cubedata image (frame 'Undefined') is gridded WITH
+        # frame conversion of the data unless its outframe is REST; serial's own definition
+        # grids it without (measured: the top channel of TOPO data empty, image 84% off)
+        cimpars["outframe"] = "REST"
     return ChunkSpec(
         index=index, first=first, nchan=n, workdir=workdir, selpars=full.getSelPars(),
         impars=cimpars, gridpars=copy.deepcopy(gridpars),
@@ -281,6 +335,8 @@ def chunk_spec(plan: Plan, index: int, first: int, n: int) -> ChunkSpec:
         expected_freqs_hz=grid.freqs_hz[img_first:img_first + img_nchan],
         deconvolve=deconvolving or bool(p["restoration"]), imagename=name,
         fracbw=plan.fracbw, weight_density=plan.weight_density,
+        cycle_threads=(casaenv.omp_threads() if p["deconvolver"]
+                             in THREAD_SENSITIVE_DECONVOLVERS else None),
         halo_before=before, halo_after=after)
 
 
@@ -295,15 +351,24 @@ def add_primary_beam_model(plan: Plan) -> None:
                                          os.path.join(plan.workroot, "serial-pb.vptable"))
 
 
+def uses_shared_density(p: dict) -> bool:
+    """Is the weight density gridded once over every channel of the selection (casacore's
+    VisImagingWeight), not per channel (BriggsCubeWeightor)? superuniform always is; uniform
+    and the briggs kinds are with perchanweightdensity=False."""
+    if p["weighting"] == "superuniform":
+        return True
+    return not p["perchanweightdensity"] and p["weighting"] not in ("natural", "radial")
+
+
 def add_shared_weight_density(plan: Plan) -> None:
-    """perchanweightdensity=False with uniform/briggs: one density grid for the whole cube.
+    """One density grid for the whole cube where serial grids one over all channels.
 
     CASA grids the weights of every channel of the selection onto one uv grid; a chunk would
-    only see its own channels. The coordinator computes it once with a full-cube imager and
-    every chunk loads it (synthesisimager.setweightdensity). Serial tclean leaves this image
-    as ``<imagename>.gridwt``; so does the gather."""
-    p = plan.params
-    if p["perchanweightdensity"] or p["weighting"] in ("natural", "radial"):
+    only see its own channels (its data selection is narrowed to them). The coordinator
+    computes it once with a full-cube imager and every chunk loads it
+    (synthesisimager.setweightdensity). Serial tclean leaves this image as
+    ``<imagename>.gridwt``; so does the gather."""
+    if not uses_shared_density(plan.params):
         return
     name = os.path.join(plan.workroot, "density", "img")
     os.makedirs(os.path.dirname(name), exist_ok=True)

@@ -133,3 +133,26 @@ def save(path: str, pixels: np.ndarray) -> None:
 
 def load(path: str) -> np.ndarray:
     return np.load(path)
+
+
+def miscinfo(path: str) -> dict:
+    ia = casaenv.tools().image()
+    ia.open(path)
+    try:
+        return dict(ia.miscinfo())
+    finally:
+        ia.close()
+        ia.done()
+
+
+def add_miscinfo(path: str, info: dict) -> None:
+    """Add the keys of ``info`` that ``path``'s miscinfo lacks."""
+    ia = casaenv.tools().image()
+    ia.open(path)
+    try:
+        have = dict(ia.miscinfo())
+        if set(info) - set(have):
+            ia.setmiscinfo({**info, **have})
+    finally:
+        ia.close()
+        ia.done()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import numpy as np
 
@@ -69,6 +70,45 @@ def empty_beam() -> dict:
             "positionangle": {"unit": "deg", "value": 0.0}}
 
 
+_FIT_ERROR = re.compile(r"\[Chan(\d+):Pol0\] Error Gaussian fit to PSF")
+_BLANK = re.compile(r"\[C(\d+):P0\]")
+_SUBCUBES = re.compile(r"Subcubes: (\d+)")
+_FIT_DONE = "Time to fit Gaussian to PSF"
+
+
+def unfitted_planes(log_text: str, nplanes: int) -> set[int]:
+    """Planes of an image of ``nplanes`` channels whose psf CASA could not fit, from what it
+    logged while making that psf: a fit that threw or a blank psf (its Stokes-0 plane, whose
+    beam CASA gives every Stokes plane). Such a plane carries a copied beam, indistinguishable
+    from a fitted one in the image. CASA fits sub-cube by sub-cube ("Subcubes: N", then one
+    "Time to fit" per sub-cube, channels numbered within it; the first take the remainder)."""
+    segments = log_text.split(_FIT_DONE)[:-1]
+    counts = _SUBCUBES.findall(segments[0]) if segments else []
+    nsub = int(counts[-1]) if counts else 1
+    if len(segments) != nsub:
+        raise RuntimeError(f"CASA's log shows {len(segments)} psf fits for {nsub} sub-cubes")
+    starts = [first for first, _n in _split(nplanes, nsub)]
+    out = set()
+    for start, text in zip(starts, segments):
+        for line in text.splitlines():
+            m = _FIT_ERROR.search(line)
+            if m:
+                out.add(start + int(m.group(1)))
+            elif "PSF is blank for" in line:
+                out.update(start + int(c) for c in _BLANK.findall(line))
+    return out
+
+
+def _split(nchan: int, n: int) -> list[tuple[int, int]]:
+    size, rem = divmod(nchan, n)
+    out, first = [], 0
+    for k in range(n):
+        m = size + (1 if k < rem else 0)
+        out.append((first, m))
+        first += m
+    return out
+
+
 def fill(beams: list[dict], valid: list[bool], subcubes: list[tuple[int, int]]) -> list[dict]:
     """The cube's beams after CASA's fill: every invalid channel gets the largest valid beam of
     its sub-cube ((first, n) ranges)."""
@@ -92,14 +132,8 @@ def serial_subcubes(nchan: int, memreq_gb_per_chan: float) -> list[tuple[int, in
     memfrac, memory_mb = _casarc("system.resources.memfrac", 80.0), _casarc(
         "system.resources.memory", -1.0)
     avail = memory_mb * 2.0**20 if memory_mb > 0 else _mem_free() * memfrac / 100.0
-    n = max(1, min(nchan, math.ceil(memreq_gb_per_chan * 2.0**30 * nchan / avail)))
-    size, rem = divmod(nchan, n)
-    out, first = [], 0
-    for k in range(n):
-        m = size + (1 if k < rem else 0)
-        out.append((first, m))
-        first += m
-    return out
+    return _split(nchan, max(1, min(nchan, math.ceil(memreq_gb_per_chan * 2.0**30 * nchan
+                                                       / avail))))
 
 
 def _mem_free() -> float:

@@ -38,6 +38,11 @@ class CubeGrid:
     csys: dict  # the full cube's coordinate system record
 
     @property
+    def nstokes(self) -> int:
+        key = next(k for k in self.csys if k.startswith("stokes"))
+        return len(np.atleast_1d(self.csys[key]["stokes"]))
+
+    @property
     def fracbw(self) -> float:
         """CASA's serial definition: first and last channel of the full image, in its frame."""
         fmin, fmax = sorted((abs(float(self.freqs_hz[0])), abs(float(self.freqs_hz[-1]))))

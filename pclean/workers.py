@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 
 from pclean import casaenv, planes, psfbeams, spectral
 from pclean.chunking import ChunkSpec
 
 __all__ = ["ChunkImager", "ChunkSpec", "peak_rss_mb"]
+
+
+_PSF_LOG_LOCK = threading.Lock()
 
 
 def _timed(method):
@@ -131,7 +135,14 @@ class ChunkImager:
         from pclean import fracbw
 
         before = fracbw.substitutions() if self.spec.fracbw is not None else 0
-        self.si.makepsf()
+        log = casaenv.casalog().logfile()
+        with _PSF_LOG_LOCK:  # this chunk's fits alone in the log window read below
+            start = os.path.getsize(log) if os.path.exists(log) else 0
+            self.si.makepsf()
+            casaenv.casalog().post(f"pclean: {self.spec.name} psf made")  # flushes the log
+            with open(log, errors="replace") as f:
+                f.seek(start)
+                unfitted = psfbeams.unfitted_planes(f.read(), self.spec.img_nchan)
         self._own("psf")
         self._own("sumwt")
         if self.sd is not None:
@@ -139,9 +150,7 @@ class ChunkImager:
         if self.spec.fracbw is not None:
             self.fracbw_substitutions = fracbw.check_applied(before, self.spec.fracbw,
                                                             self.si.setweighting)
-        psf = planes.read_planes(f"{self.spec.imagename}.psf")
-        # CASA fits no beam to a plane whose psf peak is <= 0 (SIImageStore::makeImageBeamSet)
-        valid = [bool(psf[:, :, 0, c].max() > 0) for c in range(self.spec.nchan)]
+        valid = [c + self.spec.halo_before not in unfitted for c in range(self.spec.nchan)]
         ia = casaenv.tools().image()
         ia.open(f"{self.spec.grid_imagename}.psf")
         memreq = float(ia.miscinfo().get("memreq", 0.0))  # CASA's estimate for this sub-cube
@@ -166,7 +175,8 @@ class ChunkImager:
     @_timed
     def major_cycle(self, controls: dict) -> None:
         self._grid_model()
-        self.si.executemajorcycle(controls=controls)
+        with casaenv.omp_threads_set(self.spec.cycle_threads):
+            self.si.executemajorcycle(controls=controls)
         self._own("residual")
 
     @_timed
@@ -179,7 +189,8 @@ class ChunkImager:
 
     @_timed
     def minor_cycle(self, controls: dict) -> dict:
-        record = self.sd.executeminorcycle(iterbotrecord=controls)
+        with casaenv.omp_threads_set(self.spec.cycle_threads):
+            record = self.sd.executeminorcycle(iterbotrecord=controls)
         if record["iterdone"] > 0 or not all(os.path.exists(p) for _, p in
                                              self.spec.halo_outputs):
             self._share_model()
@@ -199,8 +210,15 @@ class ChunkImager:
             sd.pbcor()
 
     def finish(self) -> None:
-        """The sums of weights after the last major cycle, in the chunk's own images."""
+        """The sums of weights after the last major cycle, in the chunk's own images; the
+        model's image records as serial's."""
         self._own("sumwt")
+        model, sumwt = f"{self.spec.imagename}.model", f"{self.spec.imagename}.sumwt"
+        if os.path.isdir(model):
+            # CASA quirk: a 1-channel deconvolver makes its model without the imager's
+            # 'useweightimage' miscinfo key, which serial's model (and every other chunk's,
+            # made by a cube deconvolver) has
+            planes.add_miscinfo(model, planes.miscinfo(sumwt))
 
     def run(self, steps: list[tuple]) -> list:
         """Run ``(method, *args)`` steps in order; their results. One actor call for a whole

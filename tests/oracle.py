@@ -187,14 +187,22 @@ def _summaryminor_problems(got, ref, rtol=1e-5) -> list[str]:
                 f"tclean only {sorted(r.keys() - g.keys())[:3]}"]
     scale = {}
     for path, values in r.items():
-        scale[path[-1]] = max(scale.get(path[-1], 0.0), float(np.abs(values).max(initial=0)))
+        v = np.abs(np.asarray(values, dtype=float))
+        scale[path[-1]] = max(scale.get(path[-1], 0.0), float(v[v < 1e15].max(initial=0)))
     out = []
     for path, values in r.items():
         a, b = np.asarray(g[path], dtype=float), np.asarray(values, dtype=float)
         exact = path[-1] in ("iterDone", "startIterDone", "cycleStartIters", "stopCode",
                              "masksum", "mpiServer")
         tol = 0.0 if exact else rtol * (scale[path[-1]] or 1.0)
-        if a.shape != b.shape or np.abs(a - b).max(initial=0) > tol:
+        if a.shape != b.shape:
+            out.append(f"summaryminor {path}: {a.tolist()}, tclean {b.tolist()}")
+            continue
+        # CASA quirk: a channel's entry for a cycle it skipped is uninitialized memory
+        # (measured: -2.8e18 in one run, 4.2e17 in another, of the same call); where both are
+        # such garbage there is nothing to compare
+        junk_a, junk_b = ~(np.abs(a) < 1e15), ~(np.abs(b) < 1e15)
+        if (junk_a != junk_b).any() or np.abs(a - b)[~junk_b].max(initial=0) > tol:
             out.append(f"summaryminor {path}: {a.tolist()}, tclean {b.tolist()}")
     return out[:5]
 
