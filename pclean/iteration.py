@@ -80,25 +80,25 @@ def combine_summaries(summaries: list[np.ndarray], specs: list, nchan: int, nsto
                       block: int, fullsummary: bool) -> np.ndarray:
     """The chunks' minor-cycle summaries as serial's one deconvolver writes it for the cube.
 
-    Every record has one column per plane (channel-major, Stokes inner; measured). CASA numbers
-    them per minor-cycle block: without fullsummary the 'chan' row is channel-in-block + Stokes
-    x channels-in-block + block start; with it 'chan' is the channel and startIterDone counts
-    the iterations of the block's earlier planes in this cycle (cycleStartIters stays 0). A
-    chunk is its own blocks; here each column gets serial's numbering for its cube channel."""
+    Columns are planes in channel order (one per plane, or per channel for deconvolvers that
+    clean Stokes jointly, such as clark on IQUV: measured). CASA numbers them per minor-cycle
+    block: without fullsummary the 'chan' row is channel-in-block + Stokes x channels-in-block +
+    block start; with it 'chan' is the channel (a 'stoke' row gives the Stokes plane) and
+    startIterDone counts the iterations of the block's earlier columns in this cycle
+    (cycleStartIters stays 0). Each column gets serial's numbering for its cube channel.
+    Without fullsummary a chunk is a single block wherever several Stokes planes are numbered
+    (params refuses the cubes where serial's own numbering breaks)."""
     rows = casahelpers.imager_helpers().SummaryMinor.getRowDescriptionsOldOrder(fullsummary)
     chan_row, iter_row = rows.index("chan"), rows.index("iterDone")
     parts, channels = [], []
     for summ, spec in zip(summaries, specs):
-        ncol = summ.shape[1]
-        if ncol != spec.nchan * nstokes:
-            raise RuntimeError(f"{spec.name}: minor-cycle summary with {ncol} columns, not one "
-                               f"per plane ({spec.nchan} x {nstokes})")
-        col = np.arange(ncol)
-        chan, stokes = spec.first + col // nstokes, col % nstokes
         out = np.array(summ, dtype=float, copy=True)
         if fullsummary:
+            chan = spec.first + out[chan_row, :].astype(int)
             out[chan_row, :] = chan
         else:
+            stokes, local = np.divmod(out[chan_row, :].astype(int), spec.nchan)
+            chan = spec.first + local
             start = (chan // block) * block
             out[chan_row, :] = chan - start + stokes * np.minimum(block, nchan - start) + start
         parts.append(out)

@@ -20,6 +20,16 @@ from pclean.simulate import SimSpec, simulate  # noqa: E402
 IMAGING = dict(specmode="cube", imsize=64, cell="12arcsec", pblimit=0.2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _work_in_a_temporary_directory(tmp_path_factory):
+    """Serial tclean writes scratch tables (IMAGING_WEIGHT_*, TempLattice*) into the current
+    directory: not into the repository."""
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(before)
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("data")

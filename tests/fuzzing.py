@@ -254,11 +254,15 @@ def run_case(seed: int, root: str, cluster=None, cache_dir: str | None = None) -
     from casatasks import tclean
 
     t1 = time.time()
+    cwd = os.getcwd()
+    os.chdir(root)  # tclean's scratch tables (IMAGING_WEIGHT_*) go where its images go
     try:
         ref_summary = tclean(vis=vis, imagename=ref, **call)
         ref_error = None if ref_summary is not None or _nchan(ref) else "tclean returned None"
     except Exception as exc:  # tclean refused the call
         ref_summary, ref_error = None, f"{type(exc).__name__}: {exc}"
+    finally:
+        os.chdir(cwd)
     result["tclean_s"] = time.time() - t1
     nchan = _nchan(ref)
     chunks = draw_chunks(rng, nchan) if nchan else None
