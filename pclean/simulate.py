@@ -12,6 +12,33 @@ from dataclasses import dataclass, field
 from pclean import casaenv
 
 
+def add_point_source(cl, direction: str, iquv, freq_hz: float, index: float) -> None:
+    """Add to componentlist ``cl`` a point source of Stokes ``iquv`` (Jy at ``freq_hz``, LSRK)
+    whose I, Q, U and V all scale as (nu / freq_hz) ** index: constant fractional polarization,
+    no rotation measure.
+
+    The spectrum is set with ``setstokesspectrum`` and all four of its indices, never with
+    ``addcomponent(spectrumtype="spectral index")`` alone: that stores a one-element Stokes
+    index vector, and casacore's ``SpectralIndex::sampleStokes`` (used by ``sm.predict`` over
+    several channels) reads elements 1-3 of it anyway (casatools 6.7.0.31), past the end of its
+    heap block. Those bytes are whatever the process's heap held there: zeros in a young process,
+    leftovers of earlier CASA work (a tclean, another simulation) later, so Q and U came out
+    rotated by a garbage "rotation measure" and scaled by a garbage index (even NaN) in some rows
+    and not others, and the data depended on what had run before in the process.
+    """
+    flux = [float(v) for v in iquv]
+    cl.addcomponent(dir=direction, flux=flux, fluxunit="Jy", freq=f"{freq_hz!r}Hz",
+                    shape="point", spectrumtype="spectral index", index=float(index))
+    which = cl.length() - 1
+    cl.setstokesspectrum(which=which, type="spectral index",
+                         index=[float(index), 0.0, 0.0, 0.0], reffreq=f"{freq_hz!r}Hz",
+                         frame="LSRK")
+    stokes_index = list(cl.getcomponent(which)["spectrum"].get("stokesindex", []))
+    if stokes_index != [float(index), 0.0, 0.0, 0.0]:
+        raise RuntimeError(f"componentlist kept Stokes spectral indices {stokes_index}, "
+                           f"not [{index}, 0, 0, 0]")
+
+
 @dataclass
 class SimSpec:
     nchan: int = 32
@@ -86,9 +113,8 @@ def simulate(msname: str, spec: SimSpec | None = None, overwrite: bool = False) 
         for dra, ddec, flux, index in spec.sources:
             sra = ref_ra + dra / 3600.0 / math.cos(math.radians(ref_dec))
             sdec = ref_dec + ddec / 3600.0
-            cl.addcomponent(dir=f"{frame} {sra}deg {sdec}deg", flux=flux, fluxunit="Jy",
-                            freq=f"{spec.freq_start_hz}Hz", shape="point",
-                            spectrumtype="spectral index", index=index)
+            add_point_source(cl, f"{frame} {sra}deg {sdec}deg", [flux, 0.0, 0.0, 0.0],
+                             spec.freq_start_hz, index)
         cl.rename(clname)
         cl.close()
         sm.predict(complist=clname)
