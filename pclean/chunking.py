@@ -9,6 +9,7 @@ chunks over the workers by the model.
 """
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 
@@ -106,7 +107,8 @@ class ChunkSpec:
     nchan: int  # its own channels
     workdir: str
     selpars: dict
-    impars: dict  # the gridded sub-cube's image parameters (csys cut from the full cube)
+    cube_impars: dict  # the full cube's image parameters, as tclean's
+    grid_imagename: str  # prefix of the gridded sub-cube's images
     gridpars: dict
     normpars: dict
     weightpars: dict
@@ -141,12 +143,29 @@ class ChunkSpec:
         return bool(self.halo_before or self.halo_after)
 
     @property
-    def grid_imagename(self) -> str:
-        return self.impars["imagename"]
-
-    @property
     def npix(self) -> int:
-        return plane_pixels(self.impars["imsize"])
+        return plane_pixels(self.cube_impars["imsize"])
+
+    def grid_impars(self, cube_csys: dict) -> dict:
+        """The gridded sub-cube's image parameters: the full cube's coordinate system (as
+        defined where the chunk runs) cut at its first channel (see ``spectral``)."""
+        from pclean import spectral
+
+        nx, ny = (list(np.atleast_1d(self.cube_impars["imsize"])) * 2)[:2]
+        nstokes = len(np.atleast_1d(cube_csys["stokes1"]["stokes"]))
+        impars = dict(copy.deepcopy(self.cube_impars), imagename=self.grid_imagename,
+                      nchan=self.img_nchan, csys=spectral.cut_csys(cube_csys, self.img_first),
+                      imshape=[int(nx), int(ny), int(nstokes), self.img_nchan],
+                      # defineimage takes the observatory position (for the FTMachines' frame
+                      # conversions) from a coordinate system it builds, not from a given one
+                      obslocation_rec=cube_csys["telescopeposition"])
+        if impars["specmode"] == "cubedata":
+            # CASA quirk: with a given csys, a cubedata image (frame 'Undefined') is gridded
+            # WITH frame conversion of the data unless its outframe is REST; serial's own
+            # definition grids it without (measured: the top channel of TOPO data empty,
+            # image 84% off)
+            impars["outframe"] = "REST"
+        return impars
 
     @property
     def logdir(self) -> str:

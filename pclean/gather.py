@@ -49,13 +49,13 @@ def chunk_products(chunk_imagenames: list[str], products: tuple[str, ...]) -> li
 RESTORED = ("image", "image.pbcor")
 
 
-def gather(chunks: list, imagename: str, products: tuple[str, ...], csys: dict, client,
+def gather(chunks: list, imagename: str, products: tuple[str, ...], client,
            workers: list[str], mode: str = "paged", single_beam: bool = False) -> list[str]:
     """Write ``imagename.<product>`` for every product the chunks made; return the paths.
 
-    ``chunks`` are the plan's ChunkSpecs in channel order, imaged and closed; ``csys`` is the
-    full cube's coordinate system record; ``single_beam``: the restored products have one
-    beam. The copying runs on ``workers``, in parallel."""
+    ``chunks`` are the plan's ChunkSpecs in channel order, imaged and closed;
+    ``single_beam``: the restored products have one beam. The copying runs on ``workers``, in
+    parallel."""
     found = chunk_products([c.imagename for c in chunks], products)
     outputs = {prod: f"{imagename}.{prod}" for prod in found}
     for out in outputs.values():
@@ -72,7 +72,7 @@ def gather(chunks: list, imagename: str, products: tuple[str, ...], csys: dict, 
         order = sorted(found, key=lambda prod: prod == "sumwt")
         _on_workers(client, workers, [
             (assemble, outputs[prod], [Part(f"{c.imagename}.{prod}", 0, c.nchan, c.first)
-                                       for c in chunks], csys, single_beam and prod in RESTORED)
+                                       for c in chunks], single_beam and prod in RESTORED)
             for prod in order])
     return list(outputs.values())
 
@@ -99,8 +99,9 @@ def _own_channels(rg, shape: list[int], spec_axis: int, first: int, nchan: int) 
     return rg.box(blc=blc, trc=trc)
 
 
-def assemble(out: str, parts: list[Part], csys: dict, single_beam: bool = False) -> str:
-    """Write one product of the final cube from its chunks (runs on a worker)."""
+def assemble(out: str, parts: list[Part], single_beam: bool = False) -> str:
+    """Write one product of the final cube from its chunks (runs on a worker). Its coordinate
+    system is the first chunk's: the full cube's as a worker defined it (see workers)."""
     ct = casaenv.tools()
     ia, src, rg = ct.image(), ct.image(), ct.regionmanager()
     src.open(parts[0].path)
@@ -108,6 +109,9 @@ def assemble(out: str, parts: list[Part], csys: dict, single_beam: bool = False)
     spec_axis = int(src.coordsys().findcoordinate("spectral")["pixel"][0])
     stokes_axis = int(src.coordsys().findcoordinate("stokes")["pixel"][0])
     unit, misc = src.brightnessunit(), src.miscinfo()
+    cs = src.coordsys()
+    csys = cs.torecord()
+    cs.done()
     default_mask = src.maskhandler("default")[0]
     src.close()
     shape[spec_axis] = sum(p.nchan for p in parts)

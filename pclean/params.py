@@ -322,22 +322,10 @@ def chunk_spec(plan: Plan, index: int, first: int, n: int) -> ChunkSpec:
     # unique names: a virtual gather moves the chunk images side by side
     name = os.path.join(workdir, f"chunk-{index:04d}")
     grid_name = name + "-grid" if before or after else name
-    nstokes = grid.nstokes
-    nx, ny = (list(np.atleast_1d(impars["imsize"])) * 2)[:2]
-    cimpars = copy.deepcopy(impars)
-    # the observatory position goes with the csys: defineimage takes it from the coordinate
-    # system it builds itself (for the FTMachines' frame conversions), not from a given one
-    cimpars.update(imagename=grid_name, nchan=img_nchan, csys=grid.chunk_csys(img_first),
-                   imshape=[int(nx), int(ny), nstokes, img_nchan],
-                   obslocation_rec=grid.csys["telescopeposition"])
-    if p["specmode"] == "cubedata":
-        # CASA quirk: with a given csys, a cubedata image (frame 'Undefined') is gridded WITH
-        # frame conversion of the data unless its outframe is REST; serial's own definition
-        # grids it without (measured: the top channel of TOPO data empty, image 84% off)
-        cimpars["outframe"] = "REST"
     return ChunkSpec(
         index=index, first=first, nchan=n, workdir=workdir, selpars=full.getSelPars(),
-        impars=cimpars, gridpars=copy.deepcopy(gridpars),
+        cube_impars=copy.deepcopy(impars), grid_imagename=grid_name,
+        gridpars=copy.deepcopy(gridpars),
         normpars=dict(full.getNormPars()["0"], imagename=grid_name),
         weightpars=dict(full.getWeightPars()),
         decpars=dict(full.getDecPars()["0"], imagename=name),

@@ -47,8 +47,7 @@ def run_params(raw: dict) -> dict:
             summary, chunk_status = driver.run(plan, client, workers, timings)
             t0 = time.time()
             written = gather.gather(plan.chunks, plan.imagename, params.CHUNK_PRODUCTS,
-                                    plan.grid.csys, client, workers, p["gather"],
-                                    plan.single_beam)
+                                    client, workers, p["gather"], plan.single_beam)
             if plan.weight_density:  # serial leaves the shared density as <imagename>.gridwt
                 written.append(gather.keep(plan.weight_density, plan.imagename + ".gridwt"))
             timings["gather"] = time.time() - t0

@@ -63,10 +63,11 @@ class ChunkImager:
         os.makedirs(own, exist_ok=True)
         self._previous_cwd = os.getcwd()
         os.chdir(own)
+        impars = spec.grid_impars(self._define_cube())
         self.si = ct.synthesisimager()
         for key in sorted(spec.selpars):
             self.si.selectdata(spec.selpars[key])
-        self.si.defineimage(spec.impars, spec.gridpars)
+        self.si.defineimage(impars, spec.gridpars)
         spectral.verify_chunk(self.si.getcsys()["coordsys"], spec.img_nchan,
                               spec.expected_freqs_hz, spec.name)
         self.si.normalizerinfo(spec.normpars)
@@ -79,6 +80,26 @@ class ChunkImager:
             self.sd.setupdeconvolution(decpars=spec.decpars)
         self.fracbw_substitutions = None
         self.busy = {}  # seconds spent in each imaging step (load balance, benchmarks)
+
+    def _define_cube(self) -> dict:
+        """The full cube's coordinate system, defined here as serial tclean defines it.
+
+        CASA quirk: frame conversions depend on what the process converted before (casacore
+        caches nutation and precession per epoch), so the same definition in two processes can
+        differ in the last bits: measured, a grid from a process that had just simulated an MS
+        was 1.7e-6 Hz off at 1.4 GHz, and a data channel right on a channel edge then fell into
+        the other channel of the chunks (which map data in fresh worker processes; channel 0's
+        sumwt 0 against 273). A chunk defines the cube itself first, as serial does before it
+        grids, and cuts its channels from that."""
+        si = casaenv.tools().synthesisimager()
+        try:
+            for key in sorted(self.spec.selpars):
+                si.selectdata(self.spec.selpars[key])
+            si.defineimage(dict(self.spec.cube_impars, imagename=self.spec.grid_imagename),
+                           self.spec.gridpars)
+            return si.getcsys()["coordsys"]
+        finally:
+            si.done()
 
     # -- weighting -------------------------------------------------------------------------
     def _set_weighting(self):

@@ -59,20 +59,18 @@ _serial_cache = {}
 
 @pytest.fixture(scope="session")
 def serial(tmp_path_factory):
-    """serial(vis, **params) -> prefix of a serial tclean run (cached per parameter set)."""
+    """serial(vis, **params) -> (prefix, summary) of a serial tclean run in a fresh process
+    (cached per parameter set)."""
 
     def run(vis, **params):
-        key = (vis, repr(sorted(params.items())))
+        key = (repr(vis), repr(sorted(params.items())))
         if key not in _serial_cache:
-            from casatasks import tclean
-
             prefix = str(tmp_path_factory.mktemp("tclean") / "ref")
-            summary = tclean(vis=vis, imagename=prefix, **params)
-            _serial_cache[key] = (prefix, summary)
+            _serial_cache[key] = (prefix, run_serial(vis, prefix, params))
         return _serial_cache[key]
 
     return run
 
 
 from oracle import (assert_cube_equal, assert_summary_equal, image_metadata,  # noqa: E402,F401
-                    read)
+                    read, run_serial)

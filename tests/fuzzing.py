@@ -36,7 +36,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from oracle import compare_cube, summary_problems  # noqa: E402
+from oracle import compare_cube, run_serial, summary_problems  # noqa: E402
 
 from pclean import casaenv, simdata  # noqa: E402
 
@@ -250,19 +250,12 @@ def run_case(seed: int, root: str, cluster=None, cache_dir: str | None = None) -
               if hasattr(simdata, "describe") else spec.config}
     os.makedirs(root, exist_ok=True)
     ref, test = os.path.join(root, "ref"), os.path.join(root, "pc")
-    casaenv.configure()
-    from casatasks import tclean
-
     t1 = time.time()
-    cwd = os.getcwd()
-    os.chdir(root)  # tclean's scratch tables (IMAGING_WEIGHT_*) go where its images go
     try:
-        ref_summary = tclean(vis=vis, imagename=ref, **call)
+        ref_summary = run_serial(vis, ref, call)
         ref_error = None if ref_summary is not None or _nchan(ref) else "tclean returned None"
-    except Exception as exc:  # tclean refused the call
-        ref_summary, ref_error = None, f"{type(exc).__name__}: {exc}"
-    finally:
-        os.chdir(cwd)
+    except RuntimeError as exc:  # tclean refused the call (or died)
+        ref_summary, ref_error = None, str(exc)
     result["tclean_s"] = time.time() - t1
     nchan = _nchan(ref)
     chunks = draw_chunks(rng, nchan) if nchan else None
