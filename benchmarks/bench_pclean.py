@@ -73,7 +73,7 @@ def burn() -> float:
 
 # -- parent ------------------------------------------------------------------------------------------
 def run_child(args: list[str], one_thread: bool = False) -> dict:
-    """A child process with the caller's environment (a user's defaults), or at one thread."""
+    """A child process with the caller's environment (a user's defaults), or one thread."""
     env = dict(os.environ)
     if one_thread:
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")

@@ -10,6 +10,7 @@ chunks over the workers by the model.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -17,11 +18,21 @@ import numpy as np
 
 from pclean import costmodel
 
-# Model planes a chunk needs on each side of its own channels to predict them, as CASA's parallel
-# cube mode gives each sub-cube (CubeMajorCycleAlgorithm: "extra channels for interpolation while
-# degridding", chanBeg-2 .. chanEnd+2). Measured: with one neighbour plane, cubic interpolation left
-# the residual 16% of peak off in the channel before a chunk boundary.
-MODEL_HALO = 2
+# Neighbour points each side of CASA's frequency interpolation (InterpolateArray1D): nearest
+# takes the closest, linear the two around, cubic the four around.
+_REACH = {"nearest": 0.5, "linear": 1.0, "cubic": 2.0}
+
+
+def model_halo(interpolation: str, data_per_image_width: float) -> int:
+    """Model planes a chunk needs each side of its own channels so that their residuals are
+    serial's. A residual channel is gridded from the data channels around it (interpolated
+    onto its frequency), and each of those data channels' model visibility is interpolated from
+    the image channels around *it*: the reach is that of both interpolations, in image channels
+    (``data_per_image_width``: the widest data channel over the image's channel width).
+    Measured: cubic interpolation with two model planes each side (CASA's own parallel cube
+    mode gives sub-cubes two) left a chunk-edge residual 4.4e-3 of peak off; with one, 16%."""
+    reach = _REACH.get(interpolation, 2.0)
+    return int(math.ceil(reach * (1.0 + data_per_image_width) - 1e-9))
 
 
 def plane_pixels(imsize) -> int:
@@ -71,15 +82,16 @@ def assign(chunks: list[tuple[int, int]], nworkers: int, npix: int = 0) -> list[
     return [sorted(x[2]) for x in loads]
 
 
-def halo(first: int, n: int, nchan: int, deconvolving: bool) -> tuple[int, int]:
-    """Neighbour channels (before, after) a chunk grids besides its own: the model planes its
-    own channels' prediction needs, when there is a model; and one for a 1-channel chunk of a
-    wider cube. CASA quirk: an image of ONE channel is gridded without frequency interpolation
+def halo(first: int, n: int, nchan: int, deconvolving: bool,
+         model_planes: int = 2) -> tuple[int, int]:
+    """Neighbour channels (before, after) a chunk grids besides its own: the ``model_planes``
+    its own channels' prediction needs (``model_halo``), when there is a model; and one for a
+    1-channel chunk of a wider cube. CASA quirk: an image of ONE channel is gridded without frequency interpolation
     (FTMachine::interpolateFrequencyTogrid), so a 1-channel chunk maps data to its channel
     differently from the same channel inside the cube (measured: psf 3.2e-3 of peak off in the
     last channel of a 1.03 GHz-start TOPO cube, sumwt 174 vs 0 in an edge channel)."""
     if deconvolving:
-        return min(MODEL_HALO, first), min(MODEL_HALO, nchan - first - n)
+        return min(model_planes, first), min(model_planes, nchan - first - n)
     if n == 1 and nchan > 1:
         return (0, 1) if first + 1 < nchan else (1, 0)
     return 0, 0

@@ -51,6 +51,7 @@ class Plan:
     weight_density: str | None = None
     vptable: str | None = None  # pins serial's primary-beam model (see primarybeam)
     common_beam: bool = False
+    model_halo: int = 2  # model planes a chunk needs each side (chunking.model_halo)
 
     @property
     def single_beam(self) -> bool:
@@ -293,8 +294,25 @@ def make_plan(p: dict) -> Plan:
             raise ParameterError(str(exc)) from None
     rb = p["restoringbeam"]
     common = rb == "common" or (isinstance(rb, list) and rb == ["common"])
+    halo = chunking.model_halo(p["interpolation"], _widest_data_channel(p["vis"]) / grid.width)
     return Plan(params=p, imager=full, grid=grid, chunks=[], workroot=workroot,
-                fracbw=fracbw, common_beam=common)
+                fracbw=fracbw, common_beam=common, model_halo=halo)
+
+
+def _widest_data_channel(vis) -> float:
+    """The widest channel (Hz) of any spw of the MSs: how far a frequency interpolation over
+    the data reaches."""
+    tb = casaenv.tools().table()
+    widest = 0.0
+    for ms in np.atleast_1d(vis):
+        tb.open(os.path.join(str(ms), "SPECTRAL_WINDOW"))
+        try:
+            widest = max([widest] + [float(np.abs(tb.getcell("CHAN_WIDTH", r)).max())
+                                     for r in range(tb.nrows())])
+        finally:
+            tb.close()
+    tb.done()
+    return widest
 
 
 def split_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None) -> None:
@@ -316,7 +334,7 @@ def chunk_spec(plan: Plan, index: int, first: int, n: int) -> ChunkSpec:
     impars = full.getImagePars()["0"]
     gridpars = dict(full.getGridPars()["0"], **({"vptable": plan.vptable} if plan.vptable else {}))
     deconvolving = int(p["niter"]) > 0
-    before, after = chunking.halo(first, n, grid.nchan, deconvolving)
+    before, after = chunking.halo(first, n, grid.nchan, deconvolving, plan.model_halo)
     img_first, img_nchan = first - before, n + before + after
     workdir = os.path.join(plan.workroot, f"chunk-{index:04d}")
     # unique names: a virtual gather moves the chunk images side by side

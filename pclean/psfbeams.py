@@ -16,7 +16,6 @@ import math
 import os
 import re
 
-import numpy as np
 
 from pclean import casaenv
 

@@ -38,6 +38,13 @@ class CubeGrid:
     csys: dict  # the full cube's coordinate system record
 
     @property
+    def width(self) -> float:
+        """The narrowest channel spacing of the grid (Hz)."""
+        if self.nchan < 2:
+            return abs(float(self.csys["spectral2"]["wcs"]["cdelt"]))
+        return float(np.abs(np.diff(self.freqs_hz)).min())
+
+    @property
     def nstokes(self) -> int:
         key = next(k for k in self.csys if k.startswith("stokes"))
         return len(np.atleast_1d(self.csys[key]["stokes"]))

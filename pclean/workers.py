@@ -188,7 +188,7 @@ class ChunkImager:
     @_timed
     def make_pb(self) -> None:
         # the standard gridder makes the cube's pb with the psf; the normalizer scales it
-        if not ("stand" in self.spec.gridpars["gridder"]):
+        if "stand" not in self.spec.gridpars["gridder"]:
             self.si.makepb()
         self.pn.normalizeprimarybeam()
         self._own("pb")

@@ -14,7 +14,6 @@ import pytest
 os.environ.setdefault("PCLEAN_CASA_LOGFILE",
                       os.path.join(tempfile.gettempdir(), f"pclean-tests-{os.getpid()}.log"))
 
-from pclean import casaenv  # noqa: E402
 from pclean.simulate import SimSpec, simulate  # noqa: E402
 
 IMAGING = dict(specmode="cube", imsize=64, cell="12arcsec", pblimit=0.2)

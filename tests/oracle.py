@@ -166,8 +166,9 @@ def compare_cube(test_prefix, ref_prefix, products=None, rtol=1e-5) -> tuple[lis
             problems.append(f".{prod}: shape {got.shape} != {ref.shape}")
             continue
         if (np.isfinite(ref) != np.isfinite(got)).any():
-            problems.append(f".{prod}: non-finite pixels: tclean {np.size(ref) - np.isfinite(ref).sum()}"
-                            f", pclean {np.size(got) - np.isfinite(got).sum()}")
+            problems.append(f".{prod}: non-finite pixels: tclean "
+                            f"{np.size(ref) - np.isfinite(ref).sum()}, pclean "
+                            f"{np.size(got) - np.isfinite(got).sum()}")
         ref, got = np.nan_to_num(ref), np.nan_to_num(got)
         problems += _coordinate_problems(prod, got_cs, ref_cs)
         gm, rm = image_metadata(test_path), image_metadata(ref_path)
