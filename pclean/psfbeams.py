@@ -59,8 +59,11 @@ def write(path: str, beams: list[dict]) -> None:
 
 def area(beam: dict) -> float:
     qa = casaenv.tools().quanta()
-    return (qa.convert(beam["major"], "arcsec")["value"]
-            * qa.convert(beam["minor"], "arcsec")["value"])
+
+    def arcsec(q):
+        return qa.convert(qa.quantity(float(q["value"]), q["unit"]), "arcsec")["value"]
+
+    return arcsec(beam["major"]) * arcsec(beam["minor"])
 
 
 def empty_beam() -> dict:
@@ -81,8 +84,8 @@ def unfitted_planes(log_text: str, nplanes: int) -> set[int]:
     beam CASA gives every Stokes plane). Such a plane carries a copied beam, indistinguishable
     from a fitted one in the image. CASA fits sub-cube by sub-cube ("Subcubes: N", then one
     "Time to fit" per sub-cube, channels numbered within it; the first take the remainder)."""
-    segments = log_text.split(_FIT_DONE)[:-1]
-    counts = _SUBCUBES.findall(segments[0]) if segments else []
+    segments = log_text.split(_FIT_DONE)[:-1] or [log_text]  # INFO lines may be filtered out
+    counts = _SUBCUBES.findall(segments[0])
     nsub = int(counts[-1]) if counts else 1
     if len(segments) != nsub:
         raise RuntimeError(f"CASA's log shows {len(segments)} psf fits for {nsub} sub-cubes")
