@@ -117,7 +117,7 @@ def _cycles(plan, chunks: ChunkSet) -> tuple[dict, list]:
     if not control:
         final.insert(0, set_beams)
     if p["restoration"]:
-        beam = psfbeams.common_beam(beams) if plan.common_beam else None
+        beam = psfbeams.common_beam(beams, plan.grid.nstokes) if plan.common_beam else None
         final.insert(-2, ("restore", beam, bool(p["pbcor"])))
     return summary, chunks.run(*final)[-2]
 

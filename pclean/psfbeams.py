@@ -160,20 +160,24 @@ def _casarc(key: str, default: float) -> float:
     return default
 
 
-def common_beam(beams: list[dict]) -> list[str]:
+def common_beam(beams: list[dict], nstokes: int = 1) -> list[str]:
     """The cube's common restoring beam (restoringbeam='common'), computed by casacore's
-    ImageBeamSet from the cube's psf beams as tclean does."""
+    ImageBeamSet from the cube's psf beams as tclean does: over every plane, each channel's beam
+    on all its Stokes planes. (Measured: over one Stokes plane of an IQUV cube the common beam of
+    nearly round beams came out with another position angle, -1.23 deg against -0.02.)"""
     ct = casaenv.tools()
     qa = ct.quanta()
     ia = ct.image()
-    ia.fromshape("", [1, 1, 1, len(beams)])
+    ia.fromshape("", [1, 1, int(nstokes), len(beams)])
     try:
         for c, b in enumerate(beams):
-            ia.setrestoringbeam(major=b["major"], minor=b["minor"], pa=b["positionangle"],
-                                channel=c, polarization=0)
+            for s in range(int(nstokes)):
+                ia.setrestoringbeam(major=b["major"], minor=b["minor"], pa=b["positionangle"],
+                                    channel=c, polarization=s)
         beam = ia.commonbeam()
     finally:
         ia.close()
+    # in serial's units: its restored image carries the common beam's angle in radians
     return [f"{qa.convert(beam['major'], 'arcsec')['value']!r}arcsec",
             f"{qa.convert(beam['minor'], 'arcsec')['value']!r}arcsec",
-            f"{qa.convert(beam['pa'], 'deg')['value']!r}deg"]
+            f"{qa.convert(beam['pa'], 'rad')['value']!r}rad"]

@@ -223,7 +223,8 @@ class ChunkImager:
         if restoringbeam is not None:
             # a cube-wide beam (restoringbeam='common') computed by the coordinator
             sd.done()
-            decpars = dict(self.spec.decpars, restoringbeam=restoringbeam)
+            # mask='': the chunk's mask exists; CASA refuses a mask given again beside it
+            decpars = dict(self.spec.decpars, restoringbeam=restoringbeam, mask="")
             sd = self.sd = casaenv.tools().synthesisdeconvolver()
             sd.setupdeconvolution(decpars=decpars)
         sd.restore()

@@ -109,6 +109,11 @@ def beam_list(info):
             for s in range(len(info["beams"]["*0"]))]
 
 
+def _in(quantity: dict, unit: str) -> float:
+    qa = casaenv.tools().quanta()
+    return qa.convert(qa.quantity(float(quantity["value"]), quantity["unit"]), unit)["value"]
+
+
 def _close(a, b, rel) -> bool:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return a.shape == b.shape and bool(np.all(np.abs(a - b) <= rel * np.maximum(np.abs(b), 1e-300)))
@@ -192,14 +197,11 @@ def compare_cube(test_prefix, ref_prefix, products=None, rtol=1e-5) -> tuple[lis
             problems.append(f".{prod}: {len(gb)} beams, tclean has {len(rb)}")
             continue
         for k, (r, g) in enumerate(zip(rb, gb)):
-            for key in ("major", "minor"):
-                if abs(g[key]["value"] - r[key]["value"]) > 1e-6 * abs(r[key]["value"]):
-                    problems.append(f".{prod} plane {k} beam {key} {g[key]['value']!r}, "
-                                    f"tclean {r[key]['value']!r}")
-            if abs(g["positionangle"]["value"] - r["positionangle"]["value"]) > 1e-6 * 180:
-                problems.append(f".{prod} plane {k} beam position angle "
-                                f"{g['positionangle']['value']!r}, tclean "
-                                f"{r['positionangle']['value']!r}")
+            for key, unit, tol in (("major", "arcsec", 1e-6), ("minor", "arcsec", 1e-6),
+                                   ("positionangle", "deg", None)):
+                gv, rv = _in(g[key], unit), _in(r[key], unit)
+                if abs(gv - rv) > (tol * abs(rv) if tol else 1e-6 * 180):
+                    problems.append(f".{prod} plane {k} beam {key} {gv!r}, tclean {rv!r} {unit}")
     return problems, worst
 
 
