@@ -177,6 +177,12 @@ def cannot_be_equal(what: str, why: str, instead: str) -> ParameterError:
                           f"call{', or ' + instead if instead else ''}.")
 
 
+def serial_fails(what: str, why: str, instead: str) -> ParameterError:
+    """The refusal for a call serial tclean itself fails on."""
+    return ParameterError(f"{what}: serial tclean fails on this call ({why}), so pclean does not "
+                          f"start. Use {instead} (with pclean or with serial tclean).")
+
+
 def _check_can_be_equal(p: dict) -> None:
     several_ms = isinstance(p["vis"], (list, tuple)) and len(p["vis"]) > 1
     if several_ms and p["perchanweightdensity"] and p["weighting"] in (
@@ -263,6 +269,20 @@ def make_plan(p: dict) -> Plan:
             f"veltype={p['veltype']!r} with a velocity start/width",
             "its channels are not evenly spaced in frequency, and CASA grids a part of such a "
             "cube differently from the whole", "veltype='radio' (evenly spaced channels)")
+    if p["interpolation"] == "cubic":
+        # CASA quirk: cubic frequency interpolation (InterpolateArray1D) needs four points, of
+        # the data to grid and of the image to predict from; with fewer, serial tclean fails
+        # ("One or more of the cube section failed in de/gridding"; measured with 3 selected
+        # data channels, and with a 3-channel cube when deconvolving)
+        fewest = _fewest_selected_channels(p)
+        if fewest < 4:
+            raise serial_fails(
+                "interpolation='cubic'", f"a selected spw has {fewest} channel(s); CASA's cubic "
+                "interpolation of the data needs 4", "interpolation='linear'")
+        if int(p["niter"]) > 0 and grid.nchan < 4:
+            raise serial_fails(
+                "interpolation='cubic'", f"the cube has {grid.nchan} channel(s); predicting a "
+                "model with cubic interpolation needs 4", "interpolation='linear'")
     from pclean.iteration import minor_block
 
     if (int(p["niter"]) > 0 and grid.nstokes > 1 and not p["fullsummary"]
@@ -271,11 +291,11 @@ def make_plan(p: dict) -> Plan:
         # Stokes x block channels + block start, which collides across blocks; casatasks'
         # SummaryMinor then fails (measured: IndexError in indexMinorCycleSummaryBySubimage,
         # 1000x1000 pixels, 14 channels, stokes IQ)
-        raise cannot_be_equal(
+        raise serial_fails(
             f"stokes={p['stokes']!r} with {grid.nchan} channels of {p['imsize']} pixels and "
-            "fullsummary=False", "serial tclean itself fails at its end on this call (its "
-            f"minor-cycle summary cannot number {grid.nstokes} Stokes planes in channel blocks "
-            f"of {minor_block(p['imsize'])})", "fullsummary=True, with which both work")
+            "fullsummary=False", "at its end: its minor-cycle summary cannot number "
+            f"{grid.nstokes} Stokes planes in channel blocks of {minor_block(p['imsize'])}",
+            "fullsummary=True")
     if isinstance(p["chanchunk"], (list, tuple)) and sum(p["chanchunk"]) != grid.nchan:
         raise ParameterError(f"chanchunk: the chunk sizes add up to {sum(p['chanchunk'])} "
                              f"channels, the cube has {grid.nchan}")
@@ -297,6 +317,32 @@ def make_plan(p: dict) -> Plan:
     halo = chunking.model_halo(p["interpolation"], _widest_data_channel(p["vis"]) / grid.width)
     return Plan(params=p, imager=full, grid=grid, chunks=[], workroot=workroot,
                 fracbw=fracbw, common_beam=common, model_halo=halo)
+
+
+def _fewest_selected_channels(p: dict) -> int:
+    """The fewest data channels the spw selection takes from any spw of the MSs."""
+    ct = casaenv.tools()
+    ms, tb = ct.ms(), ct.table()
+    fewest = None
+    vis = list(np.atleast_1d(p["vis"]))
+    spws = p["spw"] if isinstance(p["spw"], list) else [p["spw"]] * len(vis)
+    try:
+        for path, spw in zip(vis, spws):
+            counts = {}
+            if str(spw).strip() not in ("", "*"):
+                ranges = ms.msseltoindex(vis=str(path), spw=str(spw))["channel"]
+                for s, start, end, step in np.atleast_2d(ranges):
+                    counts[int(s)] = counts.get(int(s), 0) + (int(end) - int(start)) // max(
+                        1, int(step)) + 1
+            if not counts:
+                tb.open(os.path.join(str(path), "SPECTRAL_WINDOW"))
+                counts = dict(enumerate(int(n) for n in tb.getcol("NUM_CHAN")))
+                tb.close()
+            fewest = min(([fewest] if fewest is not None else []) + list(counts.values()))
+    finally:
+        ms.done()
+        tb.done()
+    return int(fewest if fewest is not None else 0)
 
 
 def _widest_data_channel(vis) -> float:
