@@ -314,7 +314,9 @@ def make_plan(p: dict) -> Plan:
             raise ParameterError(str(exc)) from None
     rb = p["restoringbeam"]
     common = rb == "common" or (isinstance(rb, list) and rb == ["common"])
-    halo = chunking.model_halo(p["interpolation"], _widest_data_channel(p["vis"]) / grid.width)
+    widest = _widest_data_channel(p["vis"])
+    # a 1-channel tabular (optical velocity) axis has no increment: nothing is chunked there
+    halo = chunking.model_halo(p["interpolation"], widest / grid.width if grid.width > 0 else 1)
     return Plan(params=p, imager=full, grid=grid, chunks=[], workroot=workroot,
                 fracbw=fracbw, common_beam=common, model_halo=halo)
 

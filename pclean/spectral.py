@@ -41,7 +41,9 @@ class CubeGrid:
     def width(self) -> float:
         """The narrowest channel spacing of the grid (Hz)."""
         if self.nchan < 2:
-            return abs(float(self.csys["spectral2"]["wcs"]["cdelt"]))
+            spec = self.csys["spectral2"]
+            axis = spec["wcs"] if "wcs" in spec else spec["tabular"]  # linear or tabular axis
+            return abs(float(np.atleast_1d(axis["cdelt"])[0]))
         return float(np.abs(np.diff(self.freqs_hz)).min())
 
     @property

@@ -25,6 +25,8 @@ REGRESSIONS = {
     1047: "restoringbeam='common' with a mask: the common-beam restore was refused by CASA",
     1054: "restoringbeam='common': the common beam's angle in serial's units (radians)",
     1065: "cubic interpolation of 3 selected data channels: refused up front, as serial fails",
+    1098: "a 1-channel optical-velocity cube (a tabular axis without increment): planning "
+          "failed",
 }
 
 
