@@ -2,17 +2,17 @@
 
 The only compiled piece is the fracBW shim for weighting='briggsbwtaper' on stock casatools (see
 patches/README.md). It is optional: without a C compiler pclean still installs, and
-pclean.fracbw.require() explains what is missing if briggsbwtaper is asked for.
+pclean.casa.fracbw.require() explains what is missing if briggsbwtaper is asked for.
 
-    python setup.py build_ext --inplace     # puts pclean/_fracbw_shim*.so next to pclean/fracbw.py
+    python setup.py build_ext --inplace     # puts pclean/casa/_fracbw_shim*.so next to pclean/casa/fracbw.py
 """
 from setuptools import Extension, setup
 
 setup(
-    packages=["pclean"],
     ext_modules=[
         Extension(
-            "pclean._fracbw_shim",  # a plain shared library loaded with ctypes, not a Python module
+            # a plain shared library loaded with ctypes, not a Python module
+            "pclean.casa._fracbw_shim",
             sources=["patches/fracbw_shim.c"],
             libraries=["dl"],
             extra_compile_args=["-std=gnu11", "-O2", "-Wall"],

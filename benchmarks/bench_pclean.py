@@ -34,13 +34,13 @@ def imaging_params(weighting: str, imsize: int) -> dict:
 
 # -- children: one run in a fresh process --------------------------------------------------------
 def child(mode: str, params: dict) -> dict:
-    from pclean.workers import peak_rss_mb
+    from pclean.workers.actor import peak_rss_mb
 
     t0 = time.time()
     if mode == "serial":
-        from pclean import casaenv
+        from pclean import casa
 
-        casaenv.configure()
+        casa.configure()
         from casatasks import tclean
 
         t1 = time.time()
@@ -136,7 +136,7 @@ def main() -> int:
                     help="skip the extra many-chunk run that measures the per-chunk fixed cost")
     ns = ap.parse_args()
 
-    from pclean.simulate import SimSpec, simulate
+    from pclean.sim.simulate import SimSpec, simulate
 
     work = ns.workdir or tempfile.mkdtemp(prefix="pclean-bench-")
     os.makedirs(work, exist_ok=True)

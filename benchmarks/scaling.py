@@ -9,7 +9,7 @@ chunk per worker and with four, in fresh processes. From the pair:
   memory                          = each worker's peak (VmHWM) against its largest chunk
   gather write rate               = bytes of the final products / gather time x writers
 Then it fits the per-channel time and memory against pixels per plane, and prints what
-``pclean.costmodel`` predicts (with these coefficients) for 1000 channels of 8000x8000 on 10 to
+``pclean.params.forecast`` predicts (with these coefficients) for 1000 channels of 8000x8000 on 10 to
 1000 workers.
 """
 from __future__ import annotations
@@ -53,8 +53,8 @@ def main() -> int:
     ap.add_argument("--out", default="benchmarks/scaling.json")
     ns = ap.parse_args()
 
-    from pclean import costmodel
-    from pclean.simulate import SimSpec, simulate
+    from pclean.params import costmodel, forecast
+    from pclean.sim.simulate import SimSpec, simulate
 
     work = ns.workdir or tempfile.mkdtemp(prefix="pclean-scaling-")
     os.makedirs(work, exist_ok=True)
@@ -98,8 +98,8 @@ def main() -> int:
     predictions = []
     print("prediction, 1000 channels of 8000x8000, 3 passes, 64 GiB per worker:")
     for w in (10, 30, 100, 300, 1000):
-        pr = costmodel.predict(1000, 8000, w, passes=3, memory_limit_mb=64 * 1024, c=coeffs)
-        virt = costmodel.predict(1000, 8000, w, passes=3, memory_limit_mb=64 * 1024,
+        pr = forecast.predict(1000, 8000, w, passes=3, memory_limit_mb=64 * 1024, c=coeffs)
+        virt = forecast.predict(1000, 8000, w, passes=3, memory_limit_mb=64 * 1024,
                                  gather="virtual", c=coeffs)
         predictions.append({"paged": pr, "virtual": virt})
         s = pr["seconds"]

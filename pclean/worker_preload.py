@@ -5,7 +5,7 @@ import os
 
 
 def dask_setup(worker) -> None:
-    from pclean import casaenv
+    from pclean import casa
 
     logdir = os.path.join(worker.local_directory, "pclean-logs")
-    casaenv.init_worker(os.path.join(logdir, f"casa-worker-{os.getpid()}.log"))
+    casa.init_worker(os.path.join(logdir, f"casa-worker-{os.getpid()}.log"))

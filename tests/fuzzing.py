@@ -38,7 +38,8 @@ sys.path.insert(0, HERE)
 
 from oracle import compare_cube, run_serial, summary_problems  # noqa: E402
 
-from pclean import casaenv, simdata  # noqa: E402
+from pclean import casa  # noqa: E402
+from pclean.sim import data as simdata  # noqa: E402
 
 PASSING = ("equal", "rejected", "both-failed")
 
@@ -54,7 +55,7 @@ def _choice(rng, options, p=None):
 
 def ms_info(paths: list[str]) -> dict:
     """What a user looking at the data knows: the time range and antenna names."""
-    tb = casaenv.tools().table()
+    tb = casa.tools().table()
     times, names = [], []
     for path in paths:
         tb.open(path)
@@ -67,7 +68,7 @@ def ms_info(paths: list[str]) -> dict:
 
 
 def _mjd_string(seconds: float) -> str:
-    qa = casaenv.tools().quanta()
+    qa = casa.tools().quanta()
     return qa.time({"value": seconds, "unit": "s"}, form=["ymd"], prec=9)[0]
 
 
@@ -224,7 +225,7 @@ def draw_chunks(rng, nchan: int):
 # running a case
 
 def _nchan(prefix: str) -> int | None:
-    ia = casaenv.tools().image()
+    ia = casa.tools().image()
     for prod in ("psf", "residual"):
         if os.path.isdir(f"{prefix}.{prod}"):
             ia.open(f"{prefix}.{prod}")
@@ -234,8 +235,13 @@ def _nchan(prefix: str) -> int | None:
     return None
 
 
-def run_case(seed: int, root: str, cluster=None, cache_dir: str | None = None) -> dict:
-    """Draw case ``seed``, run serial tclean and pclean under ``root``; the result record."""
+SERIAL_DONE = "serial tclean done in"
+
+
+def run_case(seed: int, root: str, cluster=None, cache_dir: str | None = None,
+             overrides: dict | None = None) -> dict:
+    """Draw case ``seed``, run serial tclean and pclean under ``root``; the result record.
+    ``overrides`` change the drawn call (a value of None removes that parameter)."""
     from pclean import pclean
     from pclean.params import ParameterError
 
@@ -245,6 +251,8 @@ def run_case(seed: int, root: str, cluster=None, cache_dir: str | None = None) -
     t0 = time.time()
     vis = simdata.build_cached(spec, cache_dir)
     call = draw_call(rng, spec, ms_info(vis))
+    for key, value in (overrides or {}).items():
+        call.pop(key) if value is None else call.update({key: value})
     vis = vis[0] if len(vis) == 1 else vis
     result = {"seed": seed, "params": call, "data": simdata.describe(spec)
               if hasattr(simdata, "describe") else spec.config}
@@ -257,6 +265,8 @@ def run_case(seed: int, root: str, cluster=None, cache_dir: str | None = None) -
     except RuntimeError as exc:  # tclean refused the call (or died)
         ref_summary, ref_error = None, str(exc)
     result["tclean_s"] = time.time() - t1
+    # for a harness that times the case out: the serial reference is done, pclean runs now
+    print(f"{SERIAL_DONE} {result['tclean_s']:.1f}", flush=True)
     nchan = _nchan(ref)
     chunks = draw_chunks(rng, nchan) if nchan else None
     result.update(chunks=chunks, nchan=nchan, tclean_error=ref_error)

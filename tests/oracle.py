@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from pclean import casaenv
+from pclean import casa
 
 # miscinfo keys tclean fills from the run itself (memory, processes), not from the data
 RUN_MISCINFO = {"memavail", "memreq", "mpiprocs", "chnchnks"}
@@ -24,8 +24,8 @@ RUN_MISCINFO = {"memavail", "memreq", "mpiprocs", "chnchnks"}
 
 _SERIAL = r"""
 import os, pickle, sys
-from pclean import casaenv
-casaenv.configure()
+from pclean import casa
+casa.configure()
 from casatasks import tclean
 with open(sys.argv[1], "rb") as f:
     vis, imagename, params = pickle.load(f)
@@ -70,7 +70,7 @@ def products_of(prefix: str) -> set[str]:
 
 
 def read(path):
-    ia = casaenv.tools().image()
+    ia = casa.tools().image()
     ia.open(path)
     try:
         pixels = ia.getchunk()
@@ -84,7 +84,7 @@ def read(path):
 def image_metadata(path):
     """What a CASA image carries besides pixels: unit, pixel mask (values, all True without
     one; the name of a plain image's default mask), image type, object name, miscinfo keys."""
-    ia = casaenv.tools().image()
+    ia = casa.tools().image()
     ia.open(path)
     try:
         # a virtual concatenation (gather='virtual') has its parts' masks but no mask name
@@ -110,7 +110,7 @@ def beam_list(info):
 
 
 def _in(quantity: dict, unit: str) -> float:
-    qa = casaenv.tools().quanta()
+    qa = casa.tools().quanta()
     return qa.convert(qa.quantity(float(quantity["value"]), quantity["unit"]), unit)["value"]
 
 
@@ -267,3 +267,19 @@ def assert_cube_equal(test_prefix, ref_prefix, products=None, rtol=1e-5):
 def assert_summary_equal(got, ref):
     problems = summary_problems(got, ref)
     assert not problems, "; ".join(problems)
+
+
+def assert_plans_equal(serial, client, tmp_path, ms, params: dict, plans: list):
+    """Serial tclean once (the ``serial`` fixture), pclean with every chunk plan in ``plans``
+    (a ``chanchunk`` each): every cube and return dict equal to serial's. Returns serial's
+    image prefix."""
+    from pclean import pclean
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    ref_prefix, ref_summary = serial(ms, **params)
+    for k, chanchunk in enumerate(plans):
+        prefix = str(tmp_path / f"pc{k}")
+        got = pclean(vis=ms, imagename=prefix, cluster=client, chanchunk=chanchunk, **params)
+        assert_cube_equal(prefix, ref_prefix)
+        assert_summary_equal(got, ref_summary)
+    return ref_prefix

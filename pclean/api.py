@@ -1,0 +1,141 @@
+"""pclean(): tclean's parameters in, tclean's cube and summary dict out, computed in parallel;
+and run_and_compare(): the same call through serial tclean and pclean, compared.
+
+The stages, in order: params (plan, before any worker) -> run (cluster, cycles over the
+chunks) -> gather (the final cube) -> view (FITS, when asked)."""
+from __future__ import annotations
+
+import os
+import time
+
+from pclean import casa, params, run
+from pclean.params import ParameterError, schema
+from pclean.run import cluster
+from pclean.run.events import Ledger, ProgressLog
+
+
+def pclean(*args, **kwargs) -> dict:
+    p = schema.bind(args, kwargs)
+    return run_params(p)
+
+
+pclean.__signature__ = schema.signature()
+pclean.__doc__ = schema.docstring()
+
+
+def run_params(raw: dict) -> dict:
+    timings = {}
+    t_start = time.time()
+    p = params.normalize(raw)
+    if not params.is_cube(p):
+        casa.log(f"pclean: specmode={p['specmode']!r} is not a cube; running serial tclean")
+        from casatasks import tclean
+
+        return tclean(**{k: p[k] for k in (q.name for q in schema.tclean_params())})
+
+    plan = params.make_plan(p)  # every cube-wide value and check before any worker starts
+    timings["planning"] = time.time() - t_start
+    failed = True
+    try:
+        t0 = time.time()
+        with cluster.connect(p["cluster"], p["nworkers"], p["worker_memory"],
+                             p["cluster_options"]) as client:
+            workers = cluster.worker_addresses(client, p["nworkers"])
+            timings["cluster_start"] = time.time() - t0
+            plan = params.with_chunks(plan, len(workers),
+                                      cluster.memory_limit_mb(client, workers))
+            plan.write_manifest()
+            from pclean import gather
+
+            observers = [ProgressLog(casa.log), Ledger(plan.workdir.ledger)]
+            summary, chunk_status = run.image(plan, client, workers, timings, observers)
+            t0 = time.time()
+            written = gather.gather(plan, client, workers)
+            timings["gather"] = time.time() - t0
+        failed = False
+    finally:
+        if failed:
+            if os.path.isdir(plan.workdir.root):
+                casa.log(f"pclean failed; chunk images and CASA logs kept in "
+                         f"{plan.workdir.root}", "SEVERE")
+        elif not p["keep_chunks"]:
+            plan.workdir.remove()
+    if p["fitsout"]:
+        from pclean.view import fitsio
+
+        for path in written:
+            fitsio.export(path, path + ".fits")
+    if int(p["niter"]) == 0:
+        summary = run.summary.residual_summary(plan.params)
+    timings["total"] = time.time() - t_start
+    # pclean's one addition to tclean's dict: how the run went
+    summary["pclean"] = {"timings": timings, "chunks": chunk_status,
+                         "nchunks": len(plan.chunks), "nworkers": len(workers),
+                         "nchan": plan.grid.nchan, "fracbw": plan.cubewide.get("fracbw"),
+                         "products": written, "identity": plan.manifest()["identity"]}
+    casa.log("pclean timings: " + ", ".join(f"{k}={v:.2f}s" for k, v in timings.items()
+                                            if isinstance(v, float)))
+    return summary
+
+
+def run_and_compare(params_: dict, ref_prefix: str | None = None, tolerance: float | None = None,
+                    report_prefix: str | None = None):
+    """Run serial tclean and pclean with the same parameters, then compare their products.
+
+    params_: pclean()'s parameters (tclean's plus pclean's own); tclean receives the tclean ones
+        with ``imagename=ref_prefix`` (default ``<imagename>.tclean``), pclean all of them.
+    report_prefix: if given, also write ``.json``, ``.csv`` and ``.png`` reports there.
+
+    tclean runs first, then pclean; both wall times and both runs' ``iterdone``/``nmajordone``
+    go into the report. Existing outputs of either run are refused before anything runs
+    (tclean would otherwise continue from them).
+    """
+    from pclean.compare import DEFAULT_TOLERANCE, compare_prefixes
+    from pclean.products import PRODUCTS
+
+    p = dict(params_)
+    if not p.get("imagename"):
+        raise ValueError("imagename: an output image name is required")
+    test_prefix = str(p["imagename"])
+    ref_prefix = str(ref_prefix or test_prefix + ".tclean")
+    if os.path.abspath(ref_prefix) == os.path.abspath(test_prefix):
+        raise ValueError("ref_prefix must differ from imagename")
+    existing = [f"{ref_prefix}.{prod}" for prod in PRODUCTS
+                if os.path.exists(f"{ref_prefix}.{prod}")]
+    if existing:
+        raise FileExistsError("tclean's output images exist: " + ", ".join(existing)
+                              + " (remove them, choose another ref_prefix, or compare existing "
+                              "sets with compare_prefixes)")
+    params.normalize(schema.bind((), p))  # bad pclean/tclean input: fail before running
+
+    tclean_names = {q.name for q in schema.tclean_params()}
+    tclean_args = {k: v for k, v in p.items() if k in tclean_names}
+    tclean_args["imagename"] = ref_prefix
+    casa.configure()
+    from casatasks import tclean
+
+    t0 = time.perf_counter()
+    ref_result = tclean(**tclean_args) or {}
+    t_ref = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    test_result = pclean(**p) or {}
+    t_test = time.perf_counter() - t0
+
+    report = compare_prefixes(test_prefix, ref_prefix,
+                              DEFAULT_TOLERANCE if tolerance is None else tolerance)
+    report.wall_time_s = {"test": t_test, "ref": t_ref}
+    report.iterations = {"test": _iterations(test_result), "ref": _iterations(ref_result)}
+    if report_prefix:
+        report.save(report_prefix)
+    return report
+
+
+def _iterations(result: dict) -> dict:
+    out = {}
+    for key in ("iterdone", "nmajordone"):
+        value = result.get(key) if isinstance(result, dict) else None
+        out[key] = int(value) if value is not None else None
+    return out
+
+
+__all__ = ["pclean", "run_and_compare", "ParameterError"]

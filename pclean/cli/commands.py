@@ -1,0 +1,64 @@
+"""Command line: ``pclean run``, ``pclean demo``, ``pclean compare``, ``pclean fits``.
+
+Imaging options are generated from the one parameter schema (``--<tclean name> VALUE`` for every
+tclean parameter, plus pclean's own, read as the type the schema gives it), and may also come
+from a config file (JSON, YAML or TOML with the same names); the command line wins over the
+file (see ``args``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pclean.cli import args
+
+
+def _cmd_run(ns) -> int:
+    from pclean.api import pclean
+
+    result = pclean(**args.params_from_namespace(ns))
+    info = result.get("pclean", {})
+    print(json.dumps({k: result[k] for k in ("iterdone", "nmajordone", "stopDescription")
+                      if k in result} | {"pclean": info}, indent=2, default=str))
+    return 0
+
+
+def _cmd_demo(ns) -> int:
+    from pclean.cli import demo
+
+    return demo.main(workdir=ns.workdir, nchan=ns.nchan, imsize=ns.imsize, nworkers=ns.nworkers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pclean", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="image a cube (tclean's parameters)")
+    args.add_param_arguments(run)
+    run.set_defaults(func=_cmd_run)
+    demo = sub.add_parser("demo", help="simulate a cube, image it with pclean and tclean, compare")
+    demo.add_argument("--workdir", default="pclean-demo")
+    demo.add_argument("--nchan", type=int, default=64)
+    demo.add_argument("--imsize", type=int, default=128)
+    demo.add_argument("--nworkers", type=int, default=None)
+    demo.set_defaults(func=_cmd_demo)
+    from pclean.cli import compare
+
+    compare.add_compare_parser(sub)
+    compare.add_fits_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        return ns.func(ns)
+    except (ValueError, FileNotFoundError, FileExistsError, TypeError) as exc:
+        print(f"pclean: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

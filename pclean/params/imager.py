@@ -1,0 +1,87 @@
+"""tclean parameters -> the records casatools' imaging tools take, as casatasks builds them.
+
+casatasks' ``ImagerParameters`` turns tclean's parameters into plain records per tool (data
+selection, image, gridding, normalization, weighting, deconvolution, iteration), the image-side
+ones keyed by field: "0" is the main field, "1", "2", ... outlier fields. The plan carries those
+records (:class:`ImagingRecords`), never the live object, and keeps the field axis everywhere.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from pclean import casa
+from pclean.casa import helpers
+from pclean.params.errors import ParameterError
+from pclean.params.gridders import takes_mosweight
+
+# tclean's names -> the names casatasks' ImagerParameters takes (as task_tclean renames them)
+_RENAMES = {"vis": "msname", "timerange": "timestr", "uvrange": "uvdist", "observation": "obs",
+            "intent": "state", "gain": "loopgain", "smallscalebias": "scalebias"}
+
+
+@dataclass(frozen=True)
+class ImagingRecords:
+    """The records casatasks' PySynthesisImager hands casatools for a tclean call."""
+
+    selpars: dict  # {"ms0": selection, "ms1": ...}
+    impars: dict  # {field: image parameters}
+    gridpars: dict  # {field: gridding parameters}
+    normpars: dict  # {field: normalizer parameters}
+    weightpars: dict
+    decpars: dict  # {field: deconvolver parameters}
+    iterpars: dict
+
+    @property
+    def fields(self) -> list[str]:
+        """The field keys in casatasks' order (the main field first)."""
+        return sorted(self.impars, key=int)
+
+
+def imager_parameters(p: dict, **overrides):
+    """casatasks' ImagerParameters for ``p`` (coerced tclean parameters), as task_tclean
+    builds it."""
+    ImagerParameters = helpers.imager_helpers().ImagerParameters
+
+    inp = {_RENAMES.get(k, k): v for k, v in p.items()}
+    inp.update(overrides)
+    inp["chanchunks"] = 1
+    init = ImagerParameters.__init__
+    names = init.__code__.co_varnames[1:init.__code__.co_argcount]
+    defaults = dict(zip(names[-len(init.__defaults__):], init.__defaults__))
+    bparm = {k: inp.get(k, defaults[k]) for k in names}
+    if bparm["mosweight"] and not takes_mosweight(bparm["gridder"]):
+        bparm["mosweight"] = False  # as task_tclean does
+    ip = ImagerParameters(**bparm)
+    if not ip.checkParameters():
+        raise ParameterError("CASA rejected the imaging parameters (see the CASA log for why)")
+    return ip
+
+
+def records(p: dict) -> ImagingRecords:
+    ip = imager_parameters(p)
+    return ImagingRecords(selpars=ip.getSelPars(), impars=ip.getImagePars(),
+                          gridpars=ip.getGridPars(), normpars=ip.getNormPars(),
+                          weightpars=ip.getWeightPars(), decpars=ip.getDecPars(),
+                          iterpars=ip.getIterPars())
+
+
+@contextlib.contextmanager
+def full_imager(rec: ImagingRecords, imagename: str | None = None,
+                gridpars: dict | None = None):
+    """A synthesisimager over the whole selection with every field's full cube defined, as
+    serial tclean defines them (no image is written until something is gridded): the one place
+    that asks CASA about the cube as serial tclean sees it. ``imagename`` renames the images
+    (field "0"; outlier fields get ``_<field>``), ``gridpars`` replaces the main field's."""
+    si = casa.tools().synthesisimager()
+    try:
+        for key in sorted(rec.selpars):
+            si.selectdata(rec.selpars[key])
+        for f in rec.fields:
+            impars = dict(rec.impars[f])
+            if imagename:
+                impars["imagename"] = imagename if f == "0" else f"{imagename}_{f}"
+            si.defineimage(impars, (gridpars if gridpars and f == "0" else rec.gridpars[f]))
+        yield si
+    finally:
+        si.done()

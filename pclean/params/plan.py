@@ -1,0 +1,132 @@
+"""tclean parameters -> the plan: plain records, computed once on the coordinator.
+
+The plan holds every quantity that spans the whole cube: the imaging records casatasks would
+hand casatools (every field), the output channel grid (resolved by CASA, see ``spectral``), the
+cube-wide values (``cubewide``: fracBW, the shared weight density, the pinned primary-beam
+model, ...), the restoring-beam policy, and the work directory. All of it before any worker
+exists; only the chunk plan waits for the live workers (``with_chunks``: their number and
+memory), and placement is a pure function of both (``placement``). Workers receive these
+values; they never recompute them from their own sub-cube.
+
+A plan is writable as a manifest (``manifest``), whose ``identity`` names the cube it makes:
+the same identity means the same parameters, grid and cube-wide values.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+from pclean.casa import frames
+from pclean.jsonable import jsonable
+from pclean.params import chunking, cubewide, refusals, spectral
+from pclean.params.chunking import ChunkSpec
+from pclean.params.errors import ParameterError
+from pclean.params.imager import ImagingRecords, full_imager, records
+from pclean.params.workdir import WorkDir
+
+
+@dataclass(frozen=True)
+class Plan:
+    params: dict  # coerced tclean parameters + pclean's own
+    records: ImagingRecords  # casatasks' imaging records for the full cube, every field
+    grid: spectral.CubeGrid
+    workdir: WorkDir
+    cubewide: dict  # {provider name: value} (see cubewide)
+    chunks: tuple[ChunkSpec, ...] = field(default=())
+
+    @property
+    def imagename(self) -> str:
+        return self.params["imagename"]
+
+    @property
+    def fields(self) -> list[str]:
+        return self.records.fields
+
+    @property
+    def deconvolves(self) -> bool:
+        return int(self.params["niter"]) > 0
+
+    @property
+    def common_beam(self) -> bool:
+        """restoringbeam='common': one beam for the cube, from every channel's psf beam."""
+        rb = self.params["restoringbeam"]
+        return rb == "common" or (isinstance(rb, list) and rb == ["common"])
+
+    @property
+    def single_beam(self) -> bool:
+        """tclean restores with one beam for the whole cube: 'common' or a given beam."""
+        rb = self.params["restoringbeam"]
+        return any(str(b).strip() for b in (rb if isinstance(rb, list) else [rb]))
+
+    def outputs(self) -> dict[str, str]:
+        """Each field's final image prefix (the main field's is ``imagename``)."""
+        return {f: self.records.impars[f]["imagename"] for f in self.fields}
+
+    def manifest(self) -> dict:
+        """The plan as JSON-able data, with its identity."""
+        body = {"params": jsonable({k: v for k, v in self.params.items()
+                                     if k != "cluster" or isinstance(v, (str, type(None)))}),
+                "records": jsonable(dataclasses.asdict(self.records)),
+                "grid": {"nchan": self.grid.nchan, "frame": self.grid.frame,
+                         "freqs_hz": [float(f) for f in self.grid.freqs_hz]},
+                "cubewide": jsonable(self.cubewide),
+                "chunks": [{"index": c.index, "first": c.first, "nchan": c.nchan,
+                            "halo": [c.halo_before, c.halo_after]} for c in self.chunks]}
+        cube = {k: body[k] for k in ("params", "grid", "cubewide")}
+        cube["params"] = {k: v for k, v in cube["params"].items()
+                          if k not in ("nworkers", "cluster", "cluster_options", "worker_memory",
+                                       "keep_chunks", "workdir", "chanchunk", "fitsout")}
+        identity = hashlib.sha256(json.dumps(cube, sort_keys=True).encode()).hexdigest()[:16]
+        return {"identity": identity, **body}
+
+    def write_manifest(self) -> str:
+        path = self.workdir.manifest
+        with open(path + ".tmp", "w") as f:
+            json.dump(self.manifest(), f, indent=1, sort_keys=True)
+        os.replace(path + ".tmp", path)
+        return path
+
+
+def make_plan(p: dict) -> Plan:
+    """Everything cube-wide, before any worker exists (the chunks come with ``with_chunks``).
+    Creates the work directory; removes it again if planning fails."""
+    imagename = os.path.abspath(p["imagename"])
+    p = dict(p, imagename=imagename)
+    workdir = WorkDir(os.path.abspath(p["workdir"] or imagename + ".pclean-work"))
+    if os.path.exists(workdir.root):
+        raise ParameterError(f"workdir: {workdir.root} exists (left by an earlier run?); "
+                             "remove it or set workdir")
+    recs = records(p)
+    frames.start_afresh(p["vis"])
+    try:
+        with full_imager(recs) as si:
+            grid = spectral.resolve_grid(si)
+    except (RuntimeError, ValueError) as exc:
+        raise ParameterError(f"CASA could not define the cube from this selection: {exc}") from None
+    refusals.check_grid(p, grid)
+    workdir.create()
+    try:
+        values = cubewide.compute(cubewide.PlanContext(p, recs, grid, workdir))
+    except BaseException:
+        workdir.remove()
+        raise
+    return Plan(params=p, records=recs, grid=grid, workdir=workdir, cubewide=values)
+
+
+def with_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None) -> Plan:
+    """The plan with its chunks: each a channel range of the full cube's grid (see
+    ``spectral``), sized for ``nworkers`` live workers of ``memory_limit_mb``."""
+    p, grid = plan.params, plan.grid
+    try:
+        ranges = chunking.sizes(grid.nchan, nworkers, p["chanchunk"],
+                                chunking.plane_pixels(p["imsize"]), memory_limit_mb)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    chunks = chunking.chunk_specs(ranges, plan.workdir, plan.records, plan.cubewide,
+                                  grid.freqs_hz, plan.deconvolves, bool(p["restoration"]),
+                                  plan.cubewide.get("model_halo", 2),
+                                  plan.cubewide.get("grid_starts"))
+    return dataclasses.replace(plan, chunks=tuple(chunks))

@@ -1,0 +1,160 @@
+"""tclean parameters coerced with tclean's rules and checked before CASA's imager is built.
+
+Everything here runs before any worker exists; every error names its parameter."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from pclean import casa
+from pclean.params import refusals, schema
+from pclean.params.errors import ParameterError
+from pclean.products import PRODUCTS
+
+CUBE_MODES = ("cube", "cubedata", "cubesource")
+
+
+def is_cube(params: dict) -> bool:
+    return params["specmode"] in CUBE_MODES
+
+
+def normalize(params: dict) -> dict:
+    """Coerce with tclean's type rules and check what can be checked without CASA's imager."""
+    parallel = schema.check_parallel(params)
+    check_cluster_options(parallel)
+    if not params.get("vis"):
+        raise ParameterError("vis: no MeasurementSet given")
+    for ms in np.atleast_1d(params["vis"]):
+        if not os.path.isdir(str(ms)) or not os.path.exists(os.path.join(str(ms), "table.dat")):
+            raise ParameterError(f"vis: {ms!r} is not a MeasurementSet (no such table)")
+    try:
+        out = schema.coerce_tclean(params)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    out.update(parallel)
+    if not str(out["imagename"]).strip():
+        raise ParameterError("imagename: an output image name is required")
+    _absolute_paths(out)
+    if out["specmode"] == "cont":
+        out["specmode"] = "mfs"
+    _check_imsize_cell(out)
+    if is_cube(out):
+        _check_cube(out)
+    return out
+
+
+def check_cluster_options(p: dict) -> None:
+    """``cluster_options`` are the keyword arguments of what pclean creates for ``cluster``;
+    a name that object does not take is an error now, not after jobs were queued. SLURM jobs
+    need a count: pclean does not guess how many to queue."""
+    cluster, options = p["cluster"], p["cluster_options"] or {}
+    if cluster == "slurm" and p["nworkers"] is None:
+        raise ParameterError("nworkers: required with cluster='slurm' (the number of SLURM jobs, "
+                             "one single-threaded worker each)")
+    if not options:
+        return
+    if not isinstance(cluster, (str, type(None))):
+        raise ParameterError("cluster_options: a distributed.Client is used as it is; options "
+                             "apply to the clusters pclean creates")
+    target = _options_target(cluster)
+    unknown = sorted(set(options) - _keywords(*target[1]))
+    if unknown:
+        raise ParameterError(f"cluster_options: {unknown} are not keyword arguments of "
+                             f"{target[0]} (cluster={cluster!r})")
+
+
+def _options_target(cluster) -> tuple[str, tuple]:
+    if cluster in (None, "local"):
+        from distributed import Worker
+
+        return "distributed.Worker (the embedded cluster's workers)", (Worker,)
+    if cluster == "slurm":
+        from dask_jobqueue import SLURMCluster
+        from dask_jobqueue.slurm import SLURMJob
+
+        return "dask_jobqueue.SLURMCluster", (SLURMCluster, SLURMJob)
+    from distributed import Client
+
+    return "distributed.Client", (Client,)
+
+
+def _keywords(*classes) -> set[str]:
+    """The keyword arguments ``classes`` take, following ``**kwargs`` up their bases."""
+    import inspect
+
+    names = set()
+    for cls in classes:
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            params = inspect.signature(init).parameters.values()
+            names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                            p.KEYWORD_ONLY)} - {"self"}
+            if not any(p.kind == p.VAR_KEYWORD for p in params):
+                break
+    return names
+
+
+def _absolute_paths(p: dict) -> None:
+    """Workers run in directories of their own: every input path must be absolute."""
+    if isinstance(p["vis"], (list, tuple)):
+        p["vis"] = [os.path.abspath(v) for v in p["vis"]]
+    else:
+        p["vis"] = os.path.abspath(p["vis"])
+    for name in ("vptable", "cfcache"):
+        if p[name]:
+            p[name] = os.path.abspath(p[name])
+    masks = p["mask"] if isinstance(p["mask"], list) else [p["mask"]]
+    masks = [os.path.abspath(m) if m and os.path.exists(m) else m for m in masks]
+    p["mask"] = masks if isinstance(p["mask"], list) else masks[0]
+
+
+def _check_imsize_cell(p: dict) -> None:
+    imsize = np.atleast_1d(p["imsize"])
+    if len(imsize) not in (1, 2) or any(int(n) < 1 for n in imsize):
+        raise ParameterError(f"imsize must be one or two positive integers, got {p['imsize']!r}")
+    cells = [c for c in np.atleast_1d(p["cell"]) if str(c).strip()]
+    if not cells:
+        raise ParameterError("cell: a pixel size is required (e.g. cell='1arcsec')")
+    qa = casa.tools().quanta()
+    for c in cells:
+        q = qa.quantity(c) if isinstance(c, str) else qa.quantity(float(c), "arcsec")
+        if not qa.compare(q, qa.quantity("1arcsec")) or q["value"] <= 0:
+            raise ParameterError(f"cell: {c!r} is not a positive angle")
+
+
+def _check_cube(p: dict) -> None:
+    for name, (supported, reason) in schema.UNSUPPORTED.items():
+        if not supported(p[name]):
+            raise ParameterError(f"{name}={p[name]!r} is not supported by pclean's parallel "
+                                 f"cube imaging yet: {reason}. Run serial tclean "
+                                 "(casatasks.tclean) for this call.")
+    if p["nchan"] == 0 or p["nchan"] < -1:
+        raise ParameterError(f"nchan must be -1 (all) or a positive number, got {p['nchan']}")
+    if int(p["niter"]) < 0:
+        raise ParameterError(f"niter must be >= 0, got {p['niter']}")
+    if p["weighting"] == "briggsbwtaper":
+        # tclean's own constraints (task_tclean.py), enforced up front
+        if not p["perchanweightdensity"]:
+            raise ParameterError("weighting='briggsbwtaper' needs perchanweightdensity=True")
+        if int(p["npixels"]) != 0:
+            raise ParameterError("weighting='briggsbwtaper' needs npixels=0")
+    refusals.check_call(p)
+    _check_outputs(p)
+
+
+def _check_outputs(p: dict) -> None:
+    """Nothing the user has is overwritten: every product (and its FITS export when asked
+    for) must be new."""
+    outputs = [f"{p['imagename']}.{prod}" for prod in PRODUCTS]
+    if p["fitsout"]:
+        outputs += [out + ".fits" for out in outputs]
+    existing = [out for out in outputs if os.path.exists(out)]
+    if existing:
+        raise ParameterError("imagename: output images exist and would be overwritten: "
+                             + ", ".join(existing) + " (remove them or choose another imagename)")
+    parent = os.path.dirname(os.path.abspath(p["imagename"]))
+    if not os.path.isdir(parent):
+        raise ParameterError(f"imagename: directory {parent} does not exist")

@@ -1,0 +1,79 @@
+"""The run's work directory: every path pclean writes during a run, in one place.
+
+    <root>/manifest.json            the plan (``Plan.manifest``), with its identity
+    <root>/ledger.jsonl             what the run did, stretch by stretch (``run.events.Ledger``)
+    <root>/chunk-0003/chunk-0003.*  chunk 3's own-channel images (field 0; ``_<f>`` outliers)
+    <root>/chunk-0003/chunk-0003-grid.*  its gridded sub-cube, when it has halo channels
+    <root>/halo/model-000042.npy    cube channel 42's model plane, left for the neighbours
+    <root>/logs/                    every worker's CASA log
+    <root>/worker-<pid>/            a worker process's current directory (CASA scratch tables)
+    <root>/density/img.gridwt       the shared weight density (kept as <imagename>.gridwt)
+    <root>/serial-pb.vptable        serial's primary-beam model, pinned
+
+It must be on a file system every worker sees. Nothing here is the user's: it is created new
+(an existing one is an error) and removed after the gather unless ``keep_chunks``."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WorkDir:
+    root: str
+
+    def chunk_dir(self, index: int) -> str:
+        return os.path.join(self.root, f"chunk-{index:04d}")
+
+    def chunk_image(self, index: int, field: str = "0") -> str:
+        """Prefix of a chunk's own-channel images. Unique names: a virtual gather moves the
+        chunk images side by side."""
+        base = os.path.join(self.chunk_dir(index), f"chunk-{index:04d}")
+        return base if field == "0" else f"{base}_{field}"
+
+    def grid_image(self, index: int, field: str = "0") -> str:
+        """Prefix of a chunk's gridded sub-cube images when it has halo channels."""
+        return self.chunk_image(index, field) + "-grid"
+
+    def halo_plane(self, channel: int, field: str = "0") -> str:
+        """Where the chunk owning cube channel ``channel`` leaves its model plane."""
+        name = f"model-{channel:06d}.npy" if field == "0" else f"model-{field}-{channel:06d}.npy"
+        return os.path.join(self.root, "halo", name)
+
+    @property
+    def logs(self) -> str:
+        return os.path.join(self.root, "logs")
+
+    def worker_cwd(self, pid: int) -> str:
+        return os.path.join(self.root, f"worker-{pid}")
+
+    @property
+    def density(self) -> str:
+        """Image prefix for the shared weight density (CASA writes <prefix>.gridwt)."""
+        return os.path.join(self.root, "density", "img")
+
+    @property
+    def vptable(self) -> str:
+        return os.path.join(self.root, "serial-pb.vptable")
+
+    @property
+    def manifest(self) -> str:
+        return os.path.join(self.root, "manifest.json")
+
+    @property
+    def ledger(self) -> str:
+        return os.path.join(self.root, "ledger.jsonl")
+
+    def contains(self, path: str) -> bool:
+        return os.path.abspath(path).startswith(self.root.rstrip("/") + "/")
+
+    def create(self) -> None:
+        """Make the root; FileExistsError if it is there (left by an earlier run?)."""
+        os.makedirs(self.root)
+        for sub in (self.logs, os.path.dirname(self.halo_plane(0)),
+                    os.path.dirname(self.density)):
+            os.makedirs(sub, exist_ok=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)

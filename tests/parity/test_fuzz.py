@@ -1,0 +1,64 @@
+"""The differential fuzzer's fixed-seed CI subset (tests/fuzzing.py; the long run is
+benchmarks/fuzz.py): random data and tclean calls, serial tclean against pclean.
+
+The seeds are a fixed range, not chosen: whatever they draw must pass. Seeds the long runs found
+failing are kept below as regressions, with what they exercise.
+"""
+from __future__ import annotations
+
+import pytest
+
+import fuzzing
+
+CI_SEEDS = range(0, 16)
+
+# seeds a long run found failing (each fixed since), with the case they draw
+REGRESSIONS = {
+    0: "3 MSs, briggs per-channel weighting, clark: refused up front (CASA's weighting is not "
+       "the same for a sub-cube; before that, serial's threads changed clark's residual)",
+    5: "cubedata with briggsbwtaper and 1-channel chunks: a given csys made CASA convert frames",
+    6: "3 MSs of one spw each, briggs: CASA's cube Briggs weighting segfaulted in the workers",
+    1013: "cubic interpolation, a chunk edge inside the cube: two model planes each side were "
+          "too few (4.4e-3 of the residual's peak)",
+    1028: "cubic interpolation on a 2-channel cube: serial fails, pclean failed after starting; "
+          "now refused up front",
+    1047: "restoringbeam='common' with a mask: the common-beam restore was refused by CASA",
+    1054: "restoringbeam='common': the common beam's angle in serial's units (radians)",
+    1065: "cubic interpolation of 3 selected data channels: refused up front, as serial fails",
+    1098: "a 1-channel optical-velocity cube (a tabular axis without increment): planning "
+          "failed",
+    1132: "nsigma with multiscale, an empty channel at the band edge: serial iterated 4 times "
+          "more (CASA carries the n-sigma threshold between channels); now refused up front",
+    1134: "image channels of exactly 2 data channels, TOPO image of LSRK data: chunks starting "
+          "where CASA's LSRK channel spacing rounds down gridded the spw edges differently; "
+          "after other plannings in the process, also the coordinator's (frames.start_afresh)",
+    2000: "restoringbeam='common', the largest psf beam not enclosing the others: serial's "
+          "getCommonBeam writes the common beam into that plane's psf beam and leaves its "
+          "residual unconvolved (0.23 of peak)",
+}
+
+
+@pytest.fixture(scope="module")
+def ms_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("fuzz-ms"))
+
+
+@pytest.mark.parametrize("seed", sorted(set(CI_SEEDS) | set(REGRESSIONS)))
+def test_fuzz_case(seed, client, ms_cache, tmp_path):
+    result = fuzzing.run_case(seed, str(tmp_path), cluster=client, cache_dir=ms_cache)
+    assert result["status"] in fuzzing.PASSING, (
+        f"seed {seed}: {result['status']}: {result.get('message')}\n"
+        f"params {result['params']}, chunks {result.get('chunks')}")
+    if result["status"] == "rejected":  # the refusal says why, and what to do instead
+        assert "serial tclean" in result["message"] and ("Run serial tclean" in result["message"]
+                                                          or "Use " in result["message"])
+
+
+def test_nsigma_with_hogbom_is_equal_where_multiscale_is_refused(client, ms_cache, tmp_path):
+    """Seed 1132 (refused: nsigma with multiscale) with hogbom instead: hogbom does nothing in
+    a channel entered below the cycle threshold, so the n-sigma threshold CASA carries from
+    channel to channel cannot change the cube or the summary (without fullsummary)."""
+    result = fuzzing.run_case(1132, str(tmp_path), cluster=client, cache_dir=ms_cache,
+                              overrides={"deconvolver": "hogbom", "scales": None})
+    assert result["params"]["nsigma"] > 0 and result["chunks"]
+    assert result["status"] == "equal", result["message"]
