@@ -123,6 +123,7 @@ class ChunkSpec:
     deconvolve: bool  # niter > 0 or restoration
     halo_before: int = 0
     halo_after: int = 0
+    cube_nchan: int = 0  # the full cube's channels
     # (field, plane of the gridded sub-cube, file a neighbour writes it to) per halo plane
     halo_inputs: list = field(default_factory=list)
     # (field, own plane, file) for every own plane a neighbour needs
@@ -213,7 +214,8 @@ def chunk_specs(ranges: list[tuple[int, int]], workdir: WorkDir, records: Imagin
             index=index, first=first, nchan=n, workdir=workdir, records=records,
             cubewide=dict(cubewide),
             expected_freqs_hz=np.asarray(freqs_hz[first - before:first + n + after]),
-            deconvolve=deconvolving or restoring, halo_before=before, halo_after=after))
+            deconvolve=deconvolving or restoring, halo_before=before, halo_after=after,
+            cube_nchan=nchan))
     if deconvolving:  # model planes are exchanged only where there is a model
         link_halos(specs)
     return specs

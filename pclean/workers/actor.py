@@ -246,10 +246,13 @@ class ChunkImager:
         self._own("sumwt")
         for f in self.spec.fields:
             model, sumwt = f"{self.spec.imagename(f)}.model", f"{self.spec.imagename(f)}.sumwt"
-            if os.path.isdir(model):
+            if os.path.isdir(model) and self.spec.cube_nchan > 1:
                 # CASA quirk: a 1-channel deconvolver makes its model without the imager's
-                # 'useweightimage' miscinfo key, which serial's model (and every other
-                # chunk's, made by a cube deconvolver) has
+                # 'useweightimage' miscinfo key, which serial's model of a multi-channel cube
+                # (and every other chunk's, made by a cube deconvolver) has. Serial's model
+                # of a 1-channel cube is made by that same 1-channel deconvolver (its
+                # residual has one plane, so no executeCubeMinorCycle): it lacks the key too
+                # (measured, seed 2013; with or without iterations)
                 planes.add_miscinfo(model, planes.miscinfo(sumwt))
 
     def run(self, calls: list[tuple]) -> list:

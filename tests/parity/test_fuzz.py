@@ -35,6 +35,8 @@ REGRESSIONS = {
     2000: "restoringbeam='common', the largest psf beam not enclosing the others: serial's "
           "getCommonBeam writes the common beam into that plane's psf beam and leaves its "
           "residual unconvolved (0.23 of peak)",
+    2013: "a 1-channel cube: serial's model lacks the 'useweightimage' miscinfo key (its "
+          "1-channel deconvolver writes it so); pclean added it as for chunks of a wider cube",
 }
 
 
