@@ -202,13 +202,20 @@ class ChunkSpec:
 
 def chunk_specs(ranges: list[tuple[int, int]], workdir: WorkDir, records: ImagingRecords,
                 cubewide: dict, freqs_hz: np.ndarray, deconvolving: bool, restoring: bool,
-                model_planes: int, grid_starts=None) -> list[ChunkSpec]:
+                model_planes: int, grid_starts=None, interp_anchors=()) -> list[ChunkSpec]:
     """Every chunk of the cube (channel ranges in order), with its halo and who sends it;
-    a gridded sub-cube starts only where ``grid_starts`` allows (``grid_start``)."""
+    a gridded sub-cube starts only where ``grid_starts`` allows (``grid_start``), and a chunk
+    owning a channel of ``interp_anchors`` grids up to that end of the cube (see
+    ``cubewide.InterpAnchors``)."""
     nchan = len(freqs_hz)
     specs = []
     for index, (first, n) in enumerate(ranges):
         before, after = halo(first, n, nchan, deconvolving, model_planes)
+        sides = {side for c, side in interp_anchors or () if first <= c < first + n}
+        if "start" in sides:
+            before = first
+        if "end" in sides:
+            after = nchan - first - n
         before = first - grid_start(first - before, grid_starts)
         specs.append(ChunkSpec(
             index=index, first=first, nchan=n, workdir=workdir, records=records,

@@ -128,5 +128,6 @@ def with_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None)
     chunks = chunking.chunk_specs(ranges, plan.workdir, plan.records, plan.cubewide,
                                   grid.freqs_hz, plan.deconvolves, bool(p["restoration"]),
                                   plan.cubewide.get("model_halo", 2),
-                                  plan.cubewide.get("grid_starts"))
+                                  plan.cubewide.get("grid_starts"),
+                                  plan.cubewide.get("interp_anchors", ()))
     return dataclasses.replace(plan, chunks=tuple(chunks))

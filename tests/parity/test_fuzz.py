@@ -37,6 +37,9 @@ REGRESSIONS = {
           "residual unconvolved (0.23 of peak)",
     2013: "a 1-channel cube: serial's model lacks the 'useweightimage' miscinfo key (its "
           "1-channel deconvolver writes it so); pclean added it as for chunks of a wider cube",
+    2032: "image channel = 2 data channels, spw 0:0~11: CASA builds its interpolation points "
+          "by repeated addition from the sub-cube's anchor, and the far-edge point fell inside "
+          "or outside the data by ulps (edge channel's sumwt, psf, beam 1e-3 off)",
 }
 
 
