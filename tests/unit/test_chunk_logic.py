@@ -65,6 +65,31 @@ def test_without_a_model_only_one_channel_chunks_grid_a_neighbour():
     assert chunking.halo(0, 1, 1, False) == (0, 0)
 
 
+def test_gridded_subcubes_start_where_casa_sees_the_cubes_spacing():
+    """GridStarts: a chunk whose gridded sub-cube would start at a channel where CASA's LSRK
+    spacing rounds differently grids from the nearest allowed channel before it."""
+    ok = [True, True, True, False, True, True, False, False, False, True, False]
+    assert [chunking.grid_start(c, ok) for c in (0, 3, 5, 8, 9)] == [0, 2, 5, 5, 9]
+    assert chunking.grid_start(7, None) == 7
+    specs = chunking.chunk_specs([(0, 4), (4, 4), (8, 3)], WorkDir("/w"), RECORDS, {},
+                                 np.arange(11.0), False, False, 2, grid_starts=ok)
+    assert [(s.img_first, s.img_nchan) for s in specs] == [(0, 4), (4, 4), (5, 6)]
+    # the frequencies a chunk checks are those of its gridded sub-cube
+    assert list(specs[2].expected_freqs_hz) == [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+
+
+def test_a_chunk_owning_an_interpolation_anchor_grids_to_that_end_of_the_cube():
+    """InterpAnchors: the chunk owning the spw's far-edge channel grids from the anchor's end
+    of the cube; the others keep their own sub-cubes."""
+    ranges = [(0, 3), (3, 3), (6, 4)]
+    start = chunking.chunk_specs(ranges, WorkDir("/w"), RECORDS, {}, np.arange(10.0), False,
+                                 False, 2, interp_anchors=[[8, "start"], [9, "start"]])
+    assert [(s.img_first, s.img_nchan) for s in start] == [(0, 3), (3, 3), (0, 10)]
+    end = chunking.chunk_specs(ranges, WorkDir("/w"), RECORDS, {}, np.arange(10.0), True,
+                               False, 2, interp_anchors=[[1, "end"]])
+    assert [(s.halo_before, s.halo_after) for s in end] == [(0, 7), (2, 2), (2, 0)]
+
+
 def _beam(major, minor=1.0):
     return {"major": {"unit": "arcsec", "value": major},
             "minor": {"unit": "arcsec", "value": minor},
