@@ -56,11 +56,11 @@ def split(nchan: int, nchunks: int) -> list[tuple[int, int]]:
 
 
 def sizes(nchan: int, nworkers: int, chanchunk=None, npix: int = 0,
-          memory_limit_mb: float | None = None) -> list[tuple[int, int]]:
+          memory_limit_mb: float | None = None, min_size: int = 1) -> list[tuple[int, int]]:
     """(first channel, number of channels) for every chunk. ``chanchunk``: channels per chunk, or
     the list of every chunk's size (which must add up to ``nchan``); by default ``npix`` pixels
     per plane and the workers' memory limit let the cost model split a worker's channels when
-    they would not fit."""
+    they would not fit, into chunks of at least ``min_size`` channels."""
     if isinstance(chanchunk, (list, tuple)):
         if sum(chanchunk) != nchan:
             raise ValueError(f"chanchunk: the chunk sizes {list(chanchunk)} add up to "
@@ -70,23 +70,29 @@ def sizes(nchan: int, nworkers: int, chanchunk=None, npix: int = 0,
     if chanchunk:
         return [(first, min(chanchunk, nchan - first)) for first in range(0, nchan, chanchunk)]
     k = costmodel.chunks_per_worker(nchan, npix, nworkers, memory_limit_mb)
-    return split(nchan, k * nworkers)
+    return split(nchan, max(1, min(k * nworkers, nchan // max(1, min_size))))
 
 
 def halo(first: int, n: int, nchan: int, deconvolving: bool,
-         model_planes: int = 2) -> tuple[int, int]:
+         model_planes: int = 2, data_planes: int = 0) -> tuple[int, int]:
     """Neighbour channels (before, after) a chunk grids besides its own: the ``model_planes``
     its own channels' prediction needs (``model_halo``), when there is a model; and one for a
     1-channel chunk of a wider cube. CASA quirk: an image of ONE channel is gridded without
     frequency interpolation (FTMachine::interpolateFrequencyTogrid), so a 1-channel chunk maps
     data to its channel differently from the same channel inside the cube (measured: psf
     3.2e-3 of peak off in the last channel of a 1.03 GHz-start TOPO cube, sumwt 174 vs 0 in an
-    edge channel)."""
+    edge channel).
+
+    ``data_planes`` (``cubewide.DataHalo``): neighbour channels each side a chunk grids when
+    data channels are wider than image channels, so that the data selection CASA narrows to
+    the gridded sub-cube holds the data channels serial interpolates its own channels from."""
     if deconvolving:
-        return min(model_planes, first), min(model_planes, nchan - first - n)
-    if n == 1 and nchan > 1:
+        planes = max(model_planes, data_planes)
+        return min(planes, first), min(planes, nchan - first - n)
+    before, after = min(data_planes, first), min(data_planes, nchan - first - n)
+    if n == 1 and nchan > 1 and not (before or after):
         return (0, 1) if first + 1 < nchan else (1, 0)
-    return 0, 0
+    return before, after
 
 
 def grid_start(start: int, starts_ok) -> int:
@@ -202,7 +208,8 @@ class ChunkSpec:
 
 def chunk_specs(ranges: list[tuple[int, int]], workdir: WorkDir, records: ImagingRecords,
                 cubewide: dict, freqs_hz: np.ndarray, deconvolving: bool, restoring: bool,
-                model_planes: int, grid_starts=None, interp_anchors=()) -> list[ChunkSpec]:
+                model_planes: int, grid_starts=None, interp_anchors=(),
+                data_planes: int = 0) -> list[ChunkSpec]:
     """Every chunk of the cube (channel ranges in order), with its halo and who sends it;
     a gridded sub-cube starts only where ``grid_starts`` allows (``grid_start``), and a chunk
     owning a channel of ``interp_anchors`` grids up to that end of the cube (see
@@ -210,7 +217,7 @@ def chunk_specs(ranges: list[tuple[int, int]], workdir: WorkDir, records: Imagin
     nchan = len(freqs_hz)
     specs = []
     for index, (first, n) in enumerate(ranges):
-        before, after = halo(first, n, nchan, deconvolving, model_planes)
+        before, after = halo(first, n, nchan, deconvolving, model_planes, data_planes)
         sides = {side for c, side in interp_anchors or () if first <= c < first + n}
         if "start" in sides:
             before = first

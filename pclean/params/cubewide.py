@@ -191,6 +191,36 @@ class ModelHalo(Provider):
         return model_halo(ctx.params["interpolation"], widest / width if width > 0 else 1)
 
 
+class DataHalo(Provider):
+    """Neighbour channels each side a chunk grids when data channels are wider than image
+    channels (``chunking.halo``).
+
+    CASA quirk: a sub-cube's data selection is narrowed to the data channels in its own
+    frequency range, and FTMachine::interpolateFrequencyTogrid interpolates the data onto the
+    image channels (cubic: the four nearest data channels, flagged outside the selected ones;
+    a 1-channel vb is not interpolated at all but mapped to the pixel nearest its frequency).
+    A sub-cube narrower than a few data channels then grids its edge channels from other data
+    channels than serial's full cube, or none. Measured (fuzz seed 2130: 13.1 MHz image
+    channels over a spw of 19.7 MHz channels, cubic, 1-channel chunks gridding one neighbour):
+    every third chunk's selection held one data channel, mapped to the neighbour, and its own
+    channel's psf was blank where serial's is not (beam 6.524 vs 6.625 arcsec). Reach: that of
+    the interpolation, in image channels (as ``chunking.model_halo``)."""
+
+    name = "data_halo"
+
+    def needed(self, ctx):
+        return ctx.params["interpolation"] != "nearest" and ctx.grid.nchan > 1
+
+    def compute(self, ctx):
+        from pclean.params.chunking import model_halo
+
+        width = ctx.grid.width
+        if not width > 0:
+            return 0
+        ratio = widest_data_channel(ctx.params["vis"]) / width
+        return model_halo(ctx.params["interpolation"], ratio) if ratio > 1 + 1e-9 else 0
+
+
 class GridStarts(Provider):
     """The channels a chunk's gridded sub-cube may start at: those where CASA's gridder sees
     the full cube's channel spacing (``spectral.gridder_spacings``; nearest interpolation does
@@ -238,61 +268,9 @@ class InterpAnchors(Provider):
         return ctx.params["interpolation"] != "nearest" and ctx.grid.nchan > 1
 
     def compute(self, ctx):
+        from pclean.params.interpolation import interp_anchors
+
         return interp_anchors(ctx.records.selpars, ctx.grid)
-
-
-# frames whose channel frequencies drift against each other: bound on the Doppler between them
-_MAX_DOPPLER = 2e-4  # 60 km/s: Earth's orbit and rotation, the Sun's motion to the LSR
-_FREQ_TYPES = ("REST", "LSRK", "LSRD", "BARY", "GEO", "TOPO", "GALACTO", "LGROUP", "CMB")
-
-
-def interp_anchors(selpars: dict, grid: CubeGrid) -> list[list]:
-    """``[[channel, side], ...]`` (see ``InterpAnchors``), from every selected spw's channels."""
-    freqs = np.asarray(grid.freqs_hz, dtype=float)
-    spacing = grid.width
-    if spacing <= 0:
-        return []
-    image_increasing = freqs[1] > freqs[0]
-    out = set()
-    ct = casa.tools()
-    for sel in selpars.values():
-        msname = sel["msname"]
-        ms = ct.ms()
-        try:
-            idx = ms.msseltoindex(vis=msname, spw=sel.get("spw") or "*")
-        finally:
-            ms.done()
-        tb = ct.table()
-        tb.open(os.path.join(str(msname), "SPECTRAL_WINDOW"))
-        try:
-            for spw, start, end, step in np.atleast_2d(idx["channel"]):
-                chan = np.asarray(tb.getcell("CHAN_FREQ", int(spw)), dtype=float)
-                ref = int(tb.getcell("MEAS_FREQ_REF", int(spw)))
-                f = chan[int(start):int(end) + 1:max(1, int(step))]
-                if len(f) < 2 or f[1] == f[0]:
-                    continue  # a 1-channel vb is gridded without interpolation
-                data_frame = _FREQ_TYPES[ref] if 0 <= ref < len(_FREQ_TYPES) else ""
-                # in the gridder's frame (LSRK) the ratio may be whole where it is not in the
-                # image's (e.g. a BARY image of LSRK data: a constant Doppler between them)
-                tol = 1e-6 if data_frame == grid.frame else 1e-6 + 2 * _MAX_DOPPLER
-                ratio = spacing / abs(f[1] - f[0])
-                if round(ratio) < 2 or abs(ratio - round(ratio)) > tol * ratio:
-                    # the points do not fall on the data channels, or an image channel is one
-                    # data channel (CASA interpolates onto points only for wider ones: the
-                    # default grid keeps every chunk's own sub-cube)
-                    continue
-                edge = f[-1]  # the far edge: the anchor is at the data's first channel's side
-                margin = spacing * 1.5 + (0.0 if data_frame == grid.frame
-                                          else _MAX_DOPPLER * abs(edge))
-                # the anchor: the highest image frequency for decreasing data, else the lowest
-                to_high = f[1] < f[0]
-                side = "end" if to_high != (not image_increasing) else "start"
-                for c in np.flatnonzero(np.abs(freqs - edge) <= margin):
-                    out.add((int(c), side))
-        finally:
-            tb.close()
-            tb.done()
-    return [list(x) for x in sorted(out)]
 
 
 def widest_data_channel(vis) -> float:
@@ -311,7 +289,8 @@ def widest_data_channel(vis) -> float:
     return widest
 
 
-PROVIDERS = (FracBW(), ModelHalo(), GridStarts(), InterpAnchors(), CycleThreads(), PrimaryBeamModel(), WeightDensity())
+PROVIDERS = (FracBW(), ModelHalo(), DataHalo(), GridStarts(), InterpAnchors(), CycleThreads(),
+             PrimaryBeamModel(), WeightDensity())
 
 
 def compute(ctx: PlanContext) -> dict:

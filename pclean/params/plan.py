@@ -121,13 +121,17 @@ def with_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None)
     ``spectral``), sized for ``nworkers`` live workers of ``memory_limit_mb``."""
     p, grid = plan.params, plan.grid
     try:
+        # no 1-channel chunks where they would differ (refusals.check_grid refuses them asked)
+        wide = refusals.nsigma_per_stokes_needs_wide_chunks(p, grid)
         ranges = chunking.sizes(grid.nchan, nworkers, p["chanchunk"],
-                                chunking.plane_pixels(p["imsize"]), memory_limit_mb)
+                                chunking.plane_pixels(p["imsize"]), memory_limit_mb,
+                                min_size=2 if wide else 1)
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
     chunks = chunking.chunk_specs(ranges, plan.workdir, plan.records, plan.cubewide,
                                   grid.freqs_hz, plan.deconvolves, bool(p["restoration"]),
                                   plan.cubewide.get("model_halo", 2),
                                   plan.cubewide.get("grid_starts"),
-                                  plan.cubewide.get("interp_anchors", ()))
+                                  plan.cubewide.get("interp_anchors", ()),
+                                  plan.cubewide.get("data_halo", 0))
     return dataclasses.replace(plan, chunks=tuple(chunks))

@@ -40,6 +40,10 @@ REGRESSIONS = {
     2032: "image channel = 2 data channels, spw 0:0~11: CASA builds its interpolation points "
           "by repeated addition from the sub-cube's anchor, and the far-edge point fell inside "
           "or outside the data by ulps (edge channel's sumwt, psf, beam 1e-3 off)",
+    2130: "data channels 1.5 image channels wide, cubic, 1-channel chunks, niter 0: every "
+          "third chunk's narrowed selection held one data channel and its psf was blank",
+    2164: "nsigma with stokes IV and a 1-channel chunk: CASA's 1-channel minor cycle judged "
+          "Stokes V by Stokes I's noise; now refused for chanchunk asking for 1",
 }
 
 

@@ -43,6 +43,7 @@ def call(ms, tmp_path, **kw):
     (dict(niter=10, nsigma=3.0, deconvolver="multiscale", scales=[0, 3]), "nsigma=3.0 with"),
     (dict(niter=10, nsigma=3.0, deconvolver="clark"), "Run serial tclean"),
     (dict(niter=10, nsigma=3.0, fullsummary=True), "fullsummary=True"),
+    (dict(niter=10, nsigma=3.0, stokes="IQ", chanchunk=1), "chanchunk=1 with nsigma=3.0"),
 ])
 def test_bad_input_is_rejected_by_name(ms_lsrk, tmp_path, kw, message):
     with pytest.raises(ParameterError, match=message):

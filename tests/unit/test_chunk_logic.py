@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pclean.params import chunking
+from pclean.params import chunking, refusals
 from pclean.params.chunking import ChunkSpec
 from pclean.params.imager import ImagingRecords
 from pclean.params.workdir import WorkDir
@@ -88,6 +88,33 @@ def test_a_chunk_owning_an_interpolation_anchor_grids_to_that_end_of_the_cube():
     end = chunking.chunk_specs(ranges, WorkDir("/w"), RECORDS, {}, np.arange(10.0), True,
                                False, 2, interp_anchors=[[1, "end"]])
     assert [(s.halo_before, s.halo_after) for s in end] == [(0, 7), (2, 2), (2, 0)]
+
+
+def test_data_wider_than_image_channels_widen_every_chunks_gridded_subcube():
+    # fuzz seed 2130: data channels 1.5 image channels, cubic: 5 each side (model_halo)
+    assert chunking.halo(21, 1, 53, False, 2, 5) == (5, 5)
+    assert chunking.halo(3, 4, 53, False, 2, 5) == (3, 5)
+    assert chunking.halo(52, 1, 53, False, 2, 5) == (5, 0)
+    assert chunking.halo(10, 4, 53, True, 2, 5) == (5, 5)  # the wider of model and data
+    assert chunking.halo(10, 4, 53, True, 6, 5) == (6, 6)
+
+
+def test_nsigma_over_several_stokes_planes_gets_no_one_channel_chunks():
+    """Fuzz seed 2164: a 1-channel chunk judged Stokes V by Stokes I's noise. The default plan
+    then makes chunks of 2 or more channels; a chanchunk asking for 1 is refused."""
+    assert chunking.sizes(5, 4) == [(0, 2), (2, 1), (3, 1), (4, 1)]
+    assert chunking.sizes(5, 4, min_size=2) == [(0, 3), (3, 2)]
+    assert chunking.sizes(1, 4, min_size=2) == [(0, 1)]
+
+    class Grid:
+        nstokes, nchan = 2, 5
+
+    p = dict(niter=10, nsigma=3.0, chanchunk=2)
+    assert refusals.nsigma_per_stokes_needs_wide_chunks(p, Grid)
+    assert not refusals.nsigma_per_stokes_needs_wide_chunks(dict(p, nsigma=0.0), Grid)
+    assert refusals.chunk_sizes_asked(p, 5) == [2, 2, 1]
+    assert refusals.chunk_sizes_asked(dict(p, chanchunk=[3, 2]), 5) == [3, 2]
+    assert refusals.chunk_sizes_asked(dict(p, chanchunk=None), 5) == []
 
 
 def _beam(major, minor=1.0):
