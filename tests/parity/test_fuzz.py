@@ -44,6 +44,7 @@ REGRESSIONS = {
           "third chunk's narrowed selection held one data channel and its psf was blank",
     2164: "nsigma with stokes IV and a 1-channel chunk: CASA's 1-channel minor cycle judged "
           "Stokes V by Stokes I's noise; now refused for chanchunk asking for 1",
+    2263: "the same with stokes IQ and chanchunk [1, 1] (residual 0.21 of peak): refused",
 }
 
 
