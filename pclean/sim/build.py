@@ -39,7 +39,7 @@ import uuid
 import numpy as np
 
 from pclean import casa
-from pclean.sim.simulate import add_point_source
+from pclean.sim.simulate import add_point_source, predict
 from pclean.sim.spec import (FRAME_CODES, DataSpec, Layout, _ms_names, _offset_direction,
                               fingerprint, layout, schedule, to_dict, validate)
 
@@ -149,13 +149,7 @@ def _simulate(spec: DataSpec, path: str, spw_ids: list[int], ms_index: int) -> N
                             freq=f"{ln.center_hz!r}Hz", shape="point")
             cl.setspectrum(which=cl.length() - 1, type="tabular", tabularfreqs=freqs.tolist(),
                            tabularflux=ln.flux(freqs).tolist(), tabularframe="LSRK")
-        cl.rename(clname)
-        cl.close()
-        sm.predict(complist=clname)
-        if spec.noise_jy > 0:
-            sm.setseed(int(spec.seed) * 1000 + ms_index)
-            sm.setnoise(mode="simplenoise", simplenoise=f"{spec.noise_jy!r}Jy")
-            sm.corrupt()
+        predict(sm, cl, clname, spec.noise_jy, int(spec.seed) * 1000 + ms_index)
     finally:
         sm.close()
         cl.done()

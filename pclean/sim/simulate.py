@@ -115,15 +115,21 @@ def simulate(msname: str, spec: SimSpec | None = None, overwrite: bool = False) 
             sdec = ref_dec + ddec / 3600.0
             add_point_source(cl, f"{frame} {sra}deg {sdec}deg", [flux, 0.0, 0.0, 0.0],
                              spec.freq_start_hz, index)
-        cl.rename(clname)
-        cl.close()
-        sm.predict(complist=clname)
-        if spec.noise_jy > 0:
-            sm.setseed(spec.seed)
-            sm.setnoise(mode="simplenoise", simplenoise=f"{spec.noise_jy}Jy")
-            sm.corrupt()
+        predict(sm, cl, clname, spec.noise_jy, spec.seed)
     finally:
         sm.close()
         cl.done()
         shutil.rmtree(clname, ignore_errors=True)
     return msname
+
+
+def predict(sm, cl, clname: str, noise_jy: float, seed: int) -> None:
+    """Save the component list ``cl`` as ``clname``, predict it into ``sm``'s MS and, when
+    ``noise_jy`` > 0, add that much Gaussian noise per visibility from ``seed``."""
+    cl.rename(clname)
+    cl.close()
+    sm.predict(complist=clname)
+    if noise_jy > 0:
+        sm.setseed(int(seed))
+        sm.setnoise(mode="simplenoise", simplenoise=f"{float(noise_jy)!r}Jy")
+        sm.corrupt()

@@ -2,21 +2,32 @@
 from what it logged while making the psf (the cube-wide fill is ``pclean.run.psfbeams``)."""
 from __future__ import annotations
 
+import contextlib
 import re
 
 from pclean import casa
 from pclean.params.chunking import split
 
 
-def read(path: str) -> list[dict]:
-    """Stokes-0 beam records of every channel of an image (CASA's own quantities)."""
+@contextlib.contextmanager
+def _imageinfo(path: str, write: bool = False):
+    """An image's ``imageinfo`` record (its beams); put back on leaving when ``write``."""
     tb = casa.tools().table()
-    tb.open(path)
+    tb.open(path, nomodify=not write)
     try:
         info = tb.getkeyword("imageinfo")
+        yield info
+        if write:
+            tb.putkeyword("imageinfo", info)
     finally:
         tb.close()
         tb.done()
+
+
+def read(path: str) -> list[dict]:
+    """Stokes-0 beam records of every channel of an image (CASA's own quantities)."""
+    with _imageinfo(path) as info:
+        pass
     if "perplanebeams" in info:
         planes = info["perplanebeams"]
         return [planes[f"*{c}"] for c in range(int(planes["nChannels"]))]
@@ -25,10 +36,7 @@ def read(path: str) -> list[dict]:
 
 def write(path: str, beams: list[dict]) -> None:
     """Set every channel's beam (all Stokes planes alike, as CASA copies Stokes 0's)."""
-    tb = casa.tools().table()
-    tb.open(path, nomodify=False)
-    try:
-        info = tb.getkeyword("imageinfo")
+    with _imageinfo(path, write=True) as info:
         if "perplanebeams" in info:
             planes = info["perplanebeams"]
             nchan, nstokes = int(planes["nChannels"]), int(planes["nStokes"])
@@ -37,28 +45,17 @@ def write(path: str, beams: list[dict]) -> None:
                     planes[f"*{s * nchan + c}"] = dict(beams[c])
         else:
             info["restoringbeam"] = dict(beams[0])
-        tb.putkeyword("imageinfo", info)
-    finally:
-        tb.close()
-        tb.done()
 
 
 def set_plane(path: str, chan: int, stokes: int, beam: dict) -> dict:
     """Set one (channel, Stokes) plane's beam of an image; the beam it had."""
-    tb = casa.tools().table()
-    tb.open(path, nomodify=False)
-    try:
-        info = tb.getkeyword("imageinfo")
+    with _imageinfo(path, write=True) as info:
         if "perplanebeams" in info:
             planes = info["perplanebeams"]
             key = f"*{stokes * int(planes['nChannels']) + chan}"
             previous, planes[key] = planes[key], dict(beam)
         else:
             previous, info["restoringbeam"] = info["restoringbeam"], dict(beam)
-        tb.putkeyword("imageinfo", info)
-    finally:
-        tb.close()
-        tb.done()
     return previous
 
 
