@@ -209,11 +209,12 @@ class ChunkSpec:
 def chunk_specs(ranges: list[tuple[int, int]], workdir: WorkDir, records: ImagingRecords,
                 cubewide: dict, freqs_hz: np.ndarray, deconvolving: bool, restoring: bool,
                 model_planes: int, grid_starts=None, interp_anchors=(),
-                data_planes: int = 0) -> list[ChunkSpec]:
+                data_planes: int = 0, low_edges=()) -> list[ChunkSpec]:
     """Every chunk of the cube (channel ranges in order), with its halo and who sends it;
-    a gridded sub-cube starts only where ``grid_starts`` allows (``grid_start``), and a chunk
+    a gridded sub-cube starts only where ``grid_starts`` allows (``grid_start``), a chunk
     owning a channel of ``interp_anchors`` grids up to that end of the cube (see
-    ``cubewide.InterpAnchors``)."""
+    ``cubewide.InterpAnchors``), and one whose residuals take a spw's lowest data channels
+    grids up to that spw's top (``low_top``)."""
     nchan = len(freqs_hz)
     specs = []
     for index, (first, n) in enumerate(ranges):
@@ -224,6 +225,9 @@ def chunk_specs(ranges: list[tuple[int, int]], workdir: WorkDir, records: Imagin
         if "end" in sides:
             after = nchan - first - n
         before = first - grid_start(first - before, grid_starts)
+        if deconvolving:
+            after = low_top(first, n, first - before, first + n - 1 + after, low_edges,
+                            model_planes) - (first + n - 1)
         specs.append(ChunkSpec(
             index=index, first=first, nchan=n, workdir=workdir, records=records,
             cubewide=dict(cubewide),
@@ -233,6 +237,21 @@ def chunk_specs(ranges: list[tuple[int, int]], workdir: WorkDir, records: Imagin
     if deconvolving:  # model planes are exchanged only where there is a model
         link_halos(specs)
     return specs
+
+
+def low_top(first: int, n: int, start: int, end: int, low_edges, model_planes: int) -> int:
+    """The last channel a chunk owning ``first``..``first+n-1`` grids to, from its gridded
+    sub-cube ``start``..``end``, so that each spw's model is predicted from the channels
+    serial's is (``interpolation.low_edges``: serial does not degrid the channels below a
+    spw's lowest, a sub-cube ending inside the spw does). It matters where the sub-cube holds
+    a channel below the spw's lowest and the chunk owns a channel whose residual takes the
+    spw's lowest data channels (within ``model_planes`` above it, the reach of both
+    interpolations); the sub-cube then reaches the spw's top (no data past its end)."""
+    for low_lo, low_hi, top in low_edges or ():
+        owns = first <= low_hi + model_planes and first + n - 1 >= low_lo
+        if owns and start <= low_hi - 1 and end < top:
+            end = top
+    return end
 
 
 def link_halos(specs: list[ChunkSpec]) -> None:

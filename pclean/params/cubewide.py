@@ -273,6 +273,24 @@ class InterpAnchors(Provider):
         return interp_anchors(ctx.records.selpars, ctx.grid)
 
 
+class LowEdges(Provider):
+    """Spws whose prediction a chunk must grid to their top channel (``chunking.low_top``):
+    ``[[low_lo, low_hi, top], ...]`` in image pixels. CASA does not degrid the image channels
+    below a spw's lowest unless the vb has data past the sub-cube's top; see
+    ``interpolation.low_edges`` for the quirk and its measurement (fuzz seed 2143)."""
+
+    name = "low_edges"
+
+    def needed(self, ctx):
+        return (ctx.params["interpolation"] != "nearest" and ctx.grid.nchan > 1
+                and int(ctx.params["niter"]) > 0)
+
+    def compute(self, ctx):
+        from pclean.params.interpolation import low_edges
+
+        return low_edges(ctx.records.selpars, ctx.grid)
+
+
 def widest_data_channel(vis) -> float:
     """The widest channel (Hz) of any spw of the MSs: how far a frequency interpolation over
     the data reaches."""
@@ -289,8 +307,8 @@ def widest_data_channel(vis) -> float:
     return widest
 
 
-PROVIDERS = (FracBW(), ModelHalo(), DataHalo(), GridStarts(), InterpAnchors(), CycleThreads(),
-             PrimaryBeamModel(), WeightDensity())
+PROVIDERS = (FracBW(), ModelHalo(), DataHalo(), GridStarts(), InterpAnchors(), LowEdges(),
+             CycleThreads(), PrimaryBeamModel(), WeightDensity())
 
 
 def compute(ctx: PlanContext) -> dict:

@@ -133,5 +133,6 @@ def with_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None)
                                   plan.cubewide.get("model_halo", 2),
                                   plan.cubewide.get("grid_starts"),
                                   plan.cubewide.get("interp_anchors", ()),
-                                  plan.cubewide.get("data_halo", 0))
+                                  plan.cubewide.get("data_halo", 0),
+                                  plan.cubewide.get("low_edges", ()))
     return dataclasses.replace(plan, chunks=tuple(chunks))

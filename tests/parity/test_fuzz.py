@@ -42,8 +42,15 @@ REGRESSIONS = {
           "or outside the data by ulps (edge channel's sumwt, psf, beam 1e-3 off)",
     2130: "data channels 1.5 image channels wide, cubic, 1-channel chunks, niter 0: every "
           "third chunk's narrowed selection held one data channel and its psf was blank",
+    2143: "a spw inside the cube, cubic, niter > 0: serial does not degrid the channels below "
+          "the spw's lowest, a chunk whose sub-cube ends inside the spw does (residual 6.5e-3 "
+          "of peak at the spw's lowest channel); such a chunk grids to the spw's top",
     2164: "nsigma with stokes IV and a 1-channel chunk: CASA's 1-channel minor cycle judged "
           "Stokes V by Stokes I's noise; now refused for chanchunk asking for 1",
+    2181: "a TOPO cube of BARY data, image channel = 1 data channel starting at the spw's top: "
+          "the two conversions make CASA take its interpolation-points path, and the far "
+          "edge's point fell inside or outside the data by the chunk's anchor (channel 0's "
+          "psf 1.0 of peak off)",
     2263: "the same with stokes IQ and chanchunk [1, 1] (residual 0.21 of peak): refused",
 }
 

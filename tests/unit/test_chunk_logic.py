@@ -195,3 +195,18 @@ def test_fullsummary_counts_iterations_per_serial_block():
                                       nchan=4, block=3, fullsummary=True, rows=ROWS_FULL)
     assert out[5].tolist() == [0, 1, 2, 3]
     assert out[8].tolist() == [0, 3, 7, 0]  # startIterDone restarts at serial's block of 3
+
+
+def test_low_top_reaches_spw_top_only_where_its_lowest_channels_matter():
+    """Fuzz seed 2143: a spw on pixels 17..38 (lowest 17); a chunk owning channel 18 and
+    gridding 7..31 must grid to 38; one starting at 17 or owning nothing near 17 need not."""
+    edges = [[17, 17, 38]]
+    assert chunking.low_top(12, 15, 7, 31, edges, 5) == 38
+    assert chunking.low_top(17, 10, 17, 31, edges, 5) == 31  # nothing below the spw's lowest
+    assert chunking.low_top(27, 12, 22, 38, edges, 5) == 38
+    assert chunking.low_top(0, 8, 0, 12, edges, 5) == 12  # owns nothing the spw's edge reaches
+    assert chunking.low_top(12, 15, 7, 31, [], 5) == 31
+    specs = chunking.chunk_specs([(0, 12), (12, 15), (27, 12)], WorkDir("/w"), RECORDS, {},
+                                 np.arange(39.0), True, False, 5, low_edges=edges)
+    assert [(s.img_first, s.img_first + s.img_nchan - 1) for s in specs] == [
+        (0, 16), (7, 38), (22, 38)]
