@@ -28,6 +28,7 @@ def run_params(raw: dict) -> dict:
     t_start = time.time()
     p = params.normalize(raw)
     if not params.is_cube(p):
+        params.check_serial_outputs(p)
         casa.log(f"pclean: specmode={p['specmode']!r} is not a cube; running serial tclean")
         from casatasks import tclean
 
@@ -39,7 +40,7 @@ def run_params(raw: dict) -> dict:
     try:
         t0 = time.time()
         with cluster.connect(p["cluster"], p["nworkers"], p["worker_memory"],
-                             p["cluster_options"]) as client:
+                             p["cluster_options"], p["cluster_timeout"]) as client:
             workers = cluster.worker_addresses(client, p["nworkers"])
             timings["cluster_start"] = time.time() - t0
             plan = params.with_chunks(plan, len(workers),

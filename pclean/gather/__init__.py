@@ -4,12 +4,13 @@
     execute   carries a plan out (move, paged on the workers, or virtual)
     assemble  one final image from its parts (runs on a worker)
     finalize  the cube products the coordinator made (the weight density)
+    staging   products written under temporary names, renamed into place when all are whole
 """
 from __future__ import annotations
 
 import os
 
-from pclean.gather import execute, finalize
+from pclean.gather import execute, finalize, staging
 from pclean.params import chunking, gatherplan
 from pclean.products import CHUNK_PRODUCTS
 
@@ -36,9 +37,25 @@ def plan_for(plan) -> gatherplan.GatherPlan:
 
 
 def gather(plan, client, workers: list[str]) -> list[str]:
-    """Write every final product of ``plan``; their paths (the chunks' and the cube's)."""
-    written = execute.execute(plan_for(plan), client, workers)
-    return written + finalize.keep_cube_products(plan)
+    """Write every final product of ``plan``; their paths (the chunks' and the cube's). They
+    appear together when all are complete, or not at all (``staging``)."""
+    gplan = plan_for(plan)
+    cube = finalize.cube_products(plan)
+    stage = staging.Staging(gplan.outputs + list(cube), plan.workdir.unfinished)
+    stage.check_new()
+    try:
+        execute.execute(gplan, client, workers, stage)
+        for out, path in cube.items():
+            stage.move_in(path, out)
+        return stage.commit()
+    except BaseException as exc:
+        stage.abort()
+        full = staging.full_file_system([os.path.dirname(plan.imagename), plan.workdir.root])
+        if full and not isinstance(exc, KeyboardInterrupt):
+            raise OSError(28, f"the file system of {full} is full: the gather could not write "
+                              f"the final products ({exc}); the chunks are kept in "
+                              f"{plan.workdir.root}") from exc
+        raise
 
 
 __all__ = ["chunk_products", "gather", "plan_for"]

@@ -3,6 +3,8 @@
     schema       the one parameter schema (tclean's, read from casatasks, + pclean's own)
     validate     coercion and the checks that need no imager (``normalize``)
     refusals     calls pclean refuses up front, and why (cannot be equal / serial fails)
+    resources    disk, directories, worker counts and quantities, checked before any worker
+    interpolation  where CASA's frequency interpolation needs a wider gridded sub-cube
     imager       tclean parameters -> casatasks' imaging records; the full-cube imager
     spectral     the full cube's channel grid, and chunks cut from it
     cubewide     cube-wide values: one provider each (fracBW, weight density, pb model, ...)
@@ -17,7 +19,7 @@
 """
 from pclean.params.errors import ParameterError, cannot_be_equal, serial_fails
 from pclean.params.plan import Plan, make_plan, with_chunks
-from pclean.params.validate import is_cube, normalize
+from pclean.params.validate import check_serial_outputs, is_cube, normalize
 
-__all__ = ["ParameterError", "Plan", "cannot_be_equal", "is_cube", "make_plan", "normalize",
-           "serial_fails", "with_chunks"]
+__all__ = ["ParameterError", "Plan", "cannot_be_equal", "check_serial_outputs", "is_cube",
+           "make_plan", "normalize", "serial_fails", "with_chunks"]

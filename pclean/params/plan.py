@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from pclean.casa import frames
 from pclean.jsonable import jsonable
-from pclean.params import chunking, cubewide, refusals, spectral
+from pclean.params import chunking, cubewide, refusals, resources, spectral
 from pclean.params.chunking import ChunkSpec
 from pclean.params.errors import ParameterError
 from pclean.params.imager import ImagingRecords, full_imager, records
@@ -107,6 +107,8 @@ def make_plan(p: dict) -> Plan:
     except (RuntimeError, ValueError) as exc:
         raise ParameterError(f"CASA could not define the cube from this selection: {exc}") from None
     refusals.check_grid(p, grid)
+    resources.check_writable(imagename, workdir.root)
+    resources.check_disk(p, grid.nchan, grid.nstokes, workdir.root, int(p["niter"]) > 0)
     workdir.create()
     try:
         values = cubewide.compute(cubewide.PlanContext(p, recs, grid, workdir))

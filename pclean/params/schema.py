@@ -56,6 +56,18 @@ def _choice(*allowed):
     return rule
 
 
+def _memory_rule(value):
+    if value is None:
+        return None
+    from dask.utils import parse_bytes
+
+    try:
+        ok = not isinstance(value, bool) and parse_bytes(value) > 0
+    except (ValueError, TypeError):
+        ok = False
+    return None if ok else f"must be a size such as '4GiB' or a number of bytes, got {value!r}"
+
+
 PARALLEL_PARAMS = (
     Param("nworkers", None, "Number of Dask workers. Default: one single-threaded process per "
           "core for the embedded cluster; all workers of a given client/scheduler; required "
@@ -71,9 +83,16 @@ PARALLEL_PARAMS = (
           "the embedded cluster's workers (distributed.Worker), dask_jobqueue.SLURMCluster "
           "(queue, account, walltime, ...), or the distributed.Client of a scheduler address. "
           "Checked against that signature before anything starts.", (dict, type(None))),
+    Param("cluster_timeout", None, "Seconds to wait for the workers to connect (a run stops "
+          "sooner, with the reason, when they cannot: processes that exited, SLURM jobs that "
+          "ended or cannot be submitted). Default: 300 for the embedded cluster, 1800 for "
+          "SLURM (jobs queue), 120 for a scheduler address.", (int, float, type(None)),
+          lambda v: None if v is None or (not isinstance(v, bool) and v > 0) else
+          f"must be a positive number of seconds, got {v!r}"),
     Param("worker_memory", None, "Memory limit per worker (e.g. '4GiB'). Default: machine "
           "memory / nworkers for the embedded cluster; for SLURM the site's dask-jobqueue "
-          "memory (jobqueue.slurm.memory), else 4GiB.", (str, int, float, type(None))),
+          "memory (jobqueue.slurm.memory), else 4GiB.", (str, int, float, type(None)),
+          _memory_rule),
     Param("workdir", None, "Where chunk sub-cubes are written (must be visible to every "
           "worker). Default: beside imagename.", (str, type(None))),
     Param("keep_chunks", False, "Keep the chunk sub-cubes and their logs after gathering.",

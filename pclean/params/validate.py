@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from pclean import casa
-from pclean.params import refusals, schema
+from pclean.params import refusals, resources, schema
 from pclean.params.errors import ParameterError
 from pclean.products import PRODUCTS
 
@@ -23,6 +23,8 @@ def normalize(params: dict) -> dict:
     """Coerce with tclean's type rules and check what can be checked without CASA's imager."""
     parallel = schema.check_parallel(params)
     check_cluster_options(parallel)
+    resources.check_embedded_workers(parallel)
+    resources.check_slurm_submit(parallel)
     if not params.get("vis"):
         raise ParameterError("vis: no MeasurementSet given")
     for ms in np.atleast_1d(params["vis"]):
@@ -39,6 +41,7 @@ def normalize(params: dict) -> dict:
     if out["specmode"] == "cont":
         out["specmode"] = "mfs"
     _check_imsize_cell(out)
+    resources.check_quantities(out)
     if is_cube(out):
         _check_cube(out)
     return out
@@ -120,9 +123,12 @@ def _check_imsize_cell(p: dict) -> None:
         raise ParameterError("cell: a pixel size is required (e.g. cell='1arcsec')")
     qa = casa.tools().quanta()
     for c in cells:
+        # isquantity first: quanta.quantity raises CASA's QuantumHolder error on 'abc'
+        if isinstance(c, str) and not qa.isquantity(str(c)):
+            raise ParameterError(f"cell: {str(c)!r} is not a positive angle")
         q = qa.quantity(c) if isinstance(c, str) else qa.quantity(float(c), "arcsec")
         if not qa.compare(q, qa.quantity("1arcsec")) or q["value"] <= 0:
-            raise ParameterError(f"cell: {c!r} is not a positive angle")
+            raise ParameterError(f"cell: {str(c)!r} is not a positive angle")
 
 
 def _check_cube(p: dict) -> None:
@@ -143,6 +149,19 @@ def _check_cube(p: dict) -> None:
             raise ParameterError("weighting='briggsbwtaper' needs npixels=0")
     refusals.check_call(p)
     _check_outputs(p)
+
+
+def check_serial_outputs(p: dict) -> None:
+    """The serial fallback (not a cube) writes through tclean, which reuses or rewrites images
+    of the same name: refused where any exists, as for cubes."""
+    import glob
+
+    prefix = os.path.abspath(str(p["imagename"]))
+    existing = sorted(path for path in glob.glob(glob.escape(prefix) + ".*")
+                      if os.path.exists(os.path.join(path, "table.dat")))
+    if existing:
+        raise ParameterError("imagename: output images exist and would be overwritten: "
+                             + ", ".join(existing) + " (remove them or choose another imagename)")
 
 
 def _check_outputs(p: dict) -> None:

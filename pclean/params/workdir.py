@@ -9,6 +9,7 @@
     <root>/worker-<pid>/            a worker process's current directory (CASA scratch tables)
     <root>/density/img.gridwt       the shared weight density (kept as <imagename>.gridwt)
     <root>/serial-pb.vptable        serial's primary-beam model, pinned
+    <root>/unfinished/              what a failed gather had written (never the user's directory)
 
 It must be on a file system every worker sees. Nothing here is the user's: it is created new
 (an existing one is an error) and removed after the gather unless ``keep_chunks``."""
@@ -64,6 +65,11 @@ class WorkDir:
     @property
     def ledger(self) -> str:
         return os.path.join(self.root, "ledger.jsonl")
+
+    @property
+    def unfinished(self) -> str:
+        """Where a failed gather leaves what it had written (``gather.staging``)."""
+        return os.path.join(self.root, "unfinished")
 
     def contains(self, path: str) -> bool:
         return os.path.abspath(path).startswith(self.root.rstrip("/") + "/")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from pclean.run import events
+from pclean.run import events, waits
 from pclean.workers.steps import PerChunk, Step
 
 
@@ -75,18 +75,34 @@ class DaskChunkSet(ChunkSet):
         from pclean.workers.actor import ChunkImager
 
         super().__init__(specs, observers)
+        self.client, self.workers = client, list(workers)
         futures = [client.submit(ChunkImager, spec, actor=True, pure=False, workers=[worker],
                                  allow_other_workers=False)
                    for spec, worker in zip(self.specs, workers)]
-        self.actors = [f.result() for f in futures]
+        # a task pinned to a worker that has gone waits for it for ever: health-checked waits
+        self.actors = [waits.result(client, f, w, _describe(spec))
+                       for spec, f, w in zip(self.specs, futures, self.workers)]
 
     def _call(self, calls):
         futures = [actor.run(c) for actor, c in zip(self.actors, calls)]
         out = []
-        for spec, fut in zip(self.specs, futures):
+        for spec, fut, worker in zip(self.specs, futures, self.workers):
             try:
-                out.append(fut.result())
+                out.append(waits.result(self.client, fut, worker, _describe(spec)))
+            except waits.LostWorker:
+                raise
             except Exception as exc:
+                if waits.worker_gone(self.client, worker):  # the call failed as it died
+                    raise waits.LostWorker(waits.lost_message(_describe(spec), worker)) from exc
                 raise RuntimeError(f"{spec.name} failed in {exc}"
                                    f" -- CASA logs in {spec.logdir}") from exc
         return out
+
+    def close(self) -> None:
+        if any(w not in waits.live_workers(self.client) for w in self.workers):
+            return  # a chunk's worker is gone: the others are closed with the cluster
+        super().close()
+
+
+def _describe(spec) -> str:
+    return spec.name  # "chunk 3 (channels 12-15)"

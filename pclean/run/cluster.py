@@ -8,6 +8,8 @@ import os
 
 import dask
 
+from pclean.run import health, waits
+
 # CASA allocates its grids outside Python: Dask's memory manager would see a worker "leak" and
 # spill (nothing to spill: actors hold no Dask data) or pause it (stalling every cycle). Where a
 # nanny runs the worker (SLURM jobs, clusters of your own), it restarts a worker only past 98% of
@@ -81,41 +83,68 @@ def _total_memory() -> int:
     return int(psutil.virtual_memory().total)
 
 
+# a worker that cannot reach its scheduler for this long ends (the coordinator was killed).
+# Measured: workers still importing casatools when the coordinator died retried for minutes
+# without it, and ended 22 s after it with 20 s; connected ones end within 3 s either way.
+# SLURM jobs may reach a scheduler on another node over a slower network.
+DEATH_TIMEOUT_S = {"local": 10, "slurm": 60}
+
+# how long workers may take to connect, by kind of cluster (``cluster_timeout`` overrides):
+# an embedded worker imports casatools in a few seconds; SLURM jobs wait in a queue
+START_TIMEOUT_S = {"local": 300.0, "slurm": 1800.0, "address": 120.0}
+
+
 @contextlib.contextmanager
-def connect(cluster=None, nworkers: int | None = None, worker_memory=None, options=None):
-    """Yield a ``distributed.Client``; close whatever this function started."""
+def connect(cluster=None, nworkers: int | None = None, worker_memory=None, options=None,
+            timeout_s: float | None = None):
+    """Yield a ``distributed.Client``; close whatever this function started. Waiting for the
+    workers ends at ``timeout_s`` (default ``START_TIMEOUT_S``) or as soon as they cannot come
+    (the embedded cluster's processes exited, SLURM jobs ended or cannot be submitted)."""
     from distributed import Client
 
     options = dict(options or {})
     if isinstance(cluster, Client):
         yield cluster
         return
+    kind = "local" if cluster in (None, "local") else "slurm" if cluster == "slurm" else "address"
+    timeout_s = START_TIMEOUT_S[kind] if timeout_s is None else float(timeout_s)
     with dask.config.set(WORKER_MEMORY_CONFIG), _quiet_dask_logs():
-        if cluster in (None, "local"):
+        if kind == "local":
             local = _embedded_cluster(nworkers or os.cpu_count() or 1, worker_memory, options)
-            client = Client(local)
             try:
-                client.wait_for_workers(len(local.workers))
+                client = Client(local)
+            except BaseException:
+                local.close()
+                raise
+            try:
+                waits.wait_for_workers(client, len(local.workers), timeout_s,
+                                       health.embedded(local), "embedded workers")
                 yield client
             finally:
                 client.close()
                 local.close()
-        elif cluster == "slurm":
+        elif kind == "slurm":
             n = nworkers  # required for SLURM (params.validate)
             jobs = _slurm_cluster(worker_memory, options)
-            jobs.scale(n)
-            client = Client(jobs)
             try:
-                client.wait_for_workers(n)
+                jobs.scale(n)
+                client = Client(jobs)
+            except BaseException:
+                jobs.close()
+                raise
+            try:
+                waits.wait_for_workers(client, n, timeout_s, health.slurm_jobs(jobs),
+                                       "SLURM workers")
                 yield client
             finally:
                 client.close()
                 jobs.close()
         elif isinstance(cluster, str):
-            client = Client(cluster, **options)
+            client = Client(cluster, **{"timeout": min(timeout_s, 60.0), **options})
             try:
                 if nworkers:
-                    client.wait_for_workers(nworkers)
+                    waits.wait_for_workers(client, nworkers, timeout_s, None,
+                                           f"workers of {cluster}")
                 yield client
             finally:
                 client.close()
@@ -140,6 +169,7 @@ def _embedded_cluster(n: int, worker_memory, options: dict):
               "options": {"worker_class": "distributed.Worker",
                           "worker_kwargs": {"nthreads": 1, "memory_limit": limit,
                                             "host": "127.0.0.1",
+                                            "death_timeout": DEATH_TIMEOUT_S["local"],
                                             "preload": ["pclean.worker_preload"],
                                             **options}}}
     # the scheduler's HTTP server on a free port: 8787 may be the user's own Dask dashboard
@@ -168,7 +198,8 @@ def slurm_kwargs(worker_memory, options: dict) -> dict:
     options = dict(options)
     prologue = [f"export {k}={v}" for k, v in worker_env().items()]
     prologue += list(options.pop("job_script_prologue", None) or [])
-    extra_args = ["--preload", "pclean.worker_preload"]
+    extra_args = ["--preload", "pclean.worker_preload", "--death-timeout",
+                  str(DEATH_TIMEOUT_S["slurm"])]
     extra_args += list(options.pop("worker_extra_args", None) or [])
     kwargs = {"cores": 1, "processes": 1, "job_script_prologue": prologue,
               "worker_extra_args": extra_args}

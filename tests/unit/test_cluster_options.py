@@ -20,5 +20,6 @@ def test_user_prologue_and_worker_args_are_added_not_replacing():
                                      "worker_extra_args": ["--lifetime", "1h"], "queue": "q"})
     assert kw["job_script_prologue"][-1] == "module load x"
     assert "export OMP_NUM_THREADS=1" in kw["job_script_prologue"]
-    assert kw["worker_extra_args"] == ["--preload", "pclean.worker_preload", "--lifetime", "1h"]
+    assert kw["worker_extra_args"] == ["--preload", "pclean.worker_preload", "--death-timeout",
+                                       "60", "--lifetime", "1h"]
     assert kw["queue"] == "q" and kw["cores"] == 1 and kw["processes"] == 1

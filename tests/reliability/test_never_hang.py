@@ -1,0 +1,200 @@
+"""Nothing pclean waits for hangs: workers that die at start, SLURM jobs that cannot start, a
+worker killed mid-run or during the gather. Each ends within a bound, with an error that says
+what happened (or, for the gather, completes on the live worker, bit-identical)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from pclean import pclean
+from pclean.run import cluster, waits
+
+IMAGING = dict(specmode="cube", imsize=48, cell="12arcsec", pblimit=0.2)
+
+
+def _worker_pids(client) -> dict:
+    return client.run(os.getpid)
+
+
+def _kill_when(ledger: str, step: str, pid: int, timeout_s: float = 300.0) -> threading.Thread:
+    """Kill ``pid`` once the run's ledger shows a stretch with ``step`` started."""
+    def watch():
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout_s:
+            if os.path.exists(ledger):
+                with open(ledger) as f:
+                    for line in f:
+                        event = json.loads(line)
+                        if event["event"] == "StretchStarted" and step in event["steps"]:
+                            os.kill(pid, signal.SIGKILL)
+                            return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_workers_that_exit_at_start_end_the_wait_at_once():
+    t0 = time.monotonic()
+    with pytest.raises(waits.ClusterStartError, match="exited before connecting"):
+        with cluster.connect(None, nworkers=2, options={"preload": ["pclean_no_such_module"]}):
+            pass
+    assert time.monotonic() - t0 < 60
+
+
+def test_a_wait_for_workers_has_a_deadline():
+    """Workers that never connect (a scheduler address with none): the wait ends at
+    cluster_timeout, saying how many came."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
+        t0 = time.monotonic()
+        with pytest.raises(waits.ClusterStartError, match="0 of 2 workers .* after 3 s"):
+            with cluster.connect(empty.scheduler_address, nworkers=2, timeout_s=3):
+                pass
+        assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.parametrize("step", ["make_psf", "minor_cycle", "major_cycle"])
+def test_a_worker_killed_mid_run_ends_the_run_naming_its_chunk(ms_lsrk, tmp_path, step):
+    imagename = str(tmp_path / "killed")
+    with cluster.connect(None, nworkers=2) as client:
+        pids = _worker_pids(client)
+        victim_address = sorted(pids)[1]  # chunk 1's (placement: chunk k on worker k)
+        watcher = _kill_when(imagename + ".pclean-work/ledger.jsonl", step, pids[victim_address])
+        t0 = time.monotonic()
+        with pytest.raises(waits.LostWorker) as info:
+            pclean(vis=ms_lsrk, imagename=imagename, cluster=client, niter=200, cycleniter=20,
+                   threshold="1mJy", chanchunk=6, **IMAGING)
+        elapsed = time.monotonic() - t0
+        watcher.join(timeout=5)
+    message = str(info.value)
+    assert victim_address in message and "chunk 1 (channels 6-11)" in message
+    assert elapsed < 120
+    # the user's directory holds no product of the failed run; the work directory is kept
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("killed.")
+                and not p.endswith(".pclean-work")]
+
+
+def test_a_worker_killed_at_the_gather_leaves_it_to_the_other(ms_lsrk, tmp_path, monkeypatch):
+    """The gather's writers may run on any worker (the chunks are on a shared file system):
+    one killed as the gather starts, the other writes every product, bit-identical to an
+    undisturbed run."""
+    from pclean.gather import execute
+
+    with cluster.connect(None, nworkers=2) as client:
+        pclean(vis=ms_lsrk, imagename=str(tmp_path / "calm"), cluster=client, niter=50,
+               chanchunk=6, **IMAGING)
+    original = execute.on_workers
+
+    def kill_one_then_gather(client, workers, calls):
+        pids = _worker_pids(client)
+        os.kill(pids[workers[0]], signal.SIGKILL)
+        return original(client, workers, calls)
+
+    monkeypatch.setattr(execute, "on_workers", kill_one_then_gather)
+    with cluster.connect(None, nworkers=2) as client:
+        t0 = time.monotonic()
+        pclean(vis=ms_lsrk, imagename=str(tmp_path / "killed"), cluster=client, niter=50,
+               chanchunk=6, **IMAGING)
+        assert time.monotonic() - t0 < 180
+    from casatools import image
+
+    for product in ("image", "residual", "model", "psf", "pb", "mask"):
+        planes = []
+        for name in ("calm", "killed"):
+            ia = image()
+            ia.open(str(tmp_path / f"{name}.{product}"))
+            planes.append(ia.getchunk())
+            ia.close()
+        assert np.array_equal(planes[0], planes[1]), product
+
+
+def test_workers_end_with_a_coordinator_killed_during_cluster_start(tmp_path):
+    """SIGKILL the coordinator while its workers still import casatools: they end within
+    the death timeout (10 s) and a few seconds, not minutes later."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = tmp_path / "coordinator.py"
+    script.write_text("import time\nfrom pclean.run import cluster\n"
+                      "with cluster.connect(None, nworkers=2):\n    time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, str(script)])
+    try:
+        children = waits.until(lambda: len(psutil.Process(proc.pid).children()) == 2
+                               and psutil.Process(proc.pid).children(), None, 60, interval=0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    t0 = time.monotonic()
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"{len(alive)} workers still alive 30 s after their coordinator died"
+    assert time.monotonic() - t0 < 25
+
+
+def _listing(path) -> list[str]:
+    return sorted(os.listdir(path))
+
+
+def test_a_failed_gather_leaves_the_users_directory_as_it_was(ms_lsrk, tmp_path, monkeypatch):
+    """Half the products written, then an I/O error: no product and no temporary appears in
+    the user's directory; what was written is in the work directory's ``unfinished``."""
+    from pclean.gather import execute
+
+    original = execute.on_workers
+
+    def fail_half_way(client, workers, calls):
+        original(client, workers, calls[: len(calls) // 2])
+        raise OSError(28, "No space left on device (injected)")
+
+    monkeypatch.setattr(execute, "on_workers", fail_half_way)
+    (tmp_path / "user-file").write_text("mine")
+    with pytest.raises(OSError, match="injected"):
+        pclean(vis=ms_lsrk, imagename=str(tmp_path / "out"), cluster=None, nworkers=2,
+               niter=20, chanchunk=6, **IMAGING)
+    assert _listing(tmp_path) == ["out.pclean-work", "user-file"]
+    unfinished = _listing(tmp_path / "out.pclean-work" / "unfinished")
+    assert unfinished and all(name.startswith("out.") for name in unfinished)
+
+
+def test_a_disk_that_fills_during_the_gather_is_named(ms_lsrk, tmp_path, monkeypatch):
+    """A real full file system (a tmpfs filled as the gather starts): the error names the
+    directory that filled, and the user's directory holds only what it held."""
+    import subprocess
+
+    from pclean.gather import execute
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        original = execute.on_workers
+
+        def fill_then_gather(client, workers, calls):
+            with open(disk / "filler", "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 2**20)
+                        f.flush()
+                except OSError:
+                    pass
+            return original(client, workers, calls)
+
+        monkeypatch.setattr(execute, "on_workers", fill_then_gather)
+        with pytest.raises(OSError, match=f"file system of {disk} is full"):
+            pclean(vis=ms_lsrk, imagename=str(disk / "out"), workdir=str(tmp_path / "work"),
+                   cluster=None, nworkers=2, niter=20, chanchunk=6, **IMAGING)
+        assert _listing(disk) == ["filler"]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
