@@ -59,3 +59,29 @@ def test_slurm_jobs_image_the_cube_as_serial_tclean(ms_lsrk, serial, tmp_path):
     while _live_jobs(jobs) and time.time() < deadline:
         time.sleep(1)
     assert not _live_jobs(jobs)
+
+
+def test_jobs_that_stay_pending_end_the_wait_with_slurms_reason():
+    """Jobs held in the queue (--begin an hour ahead): the wait ends at cluster_timeout with
+    SLURM's reason, and the jobs are cancelled."""
+    from pclean.run import cluster, waits
+
+    t0 = time.monotonic()
+    with pytest.raises(waits.ClusterStartError,
+                       match=r"0 of 1 SLURM workers .* after 15 s.*PENDING \(BeginTime\)"):
+        with cluster.connect("slurm", 1, None, {"job_extra_directives": ["--begin=now+3600"]},
+                             timeout_s=15):
+            pass
+    assert time.monotonic() - t0 < 60
+    assert not subprocess.run(["squeue", "-h", "-t", "PENDING"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+
+def test_a_job_sbatch_refuses_ends_the_wait_at_once():
+    from pclean.run import cluster, waits
+
+    t0 = time.monotonic()
+    with pytest.raises(waits.ClusterStartError, match="sbatch refused 1 of 1 jobs"):
+        with cluster.connect("slurm", 1, None, {"queue": "no-such-partition"}):
+            pass
+    assert time.monotonic() - t0 < 30

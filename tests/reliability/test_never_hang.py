@@ -198,3 +198,37 @@ def test_a_disk_that_fills_during_the_gather_is_named(ms_lsrk, tmp_path, monkeyp
         assert _listing(disk) == ["filler"]
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_coordinator_mid_run_stops_it_and_its_workers(ms_lsrk, tmp_path, sig):
+    """Ctrl-C (SIGINT) and what scancel or a walltime send (SIGTERM), in a major cycle: the
+    coordinator exits within seconds and no worker is left."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    imagename = str(tmp_path / "sig")
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\nfrom pclean import pclean\n"
+        f"pclean(vis={ms_lsrk!r}, imagename={imagename!r}, nworkers=2, niter=100000, "
+        "cycleniter=5, threshold='0mJy', chanchunk=6, "
+        + ", ".join(f"{k}={v!r}" for k, v in IMAGING.items()) + ")\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        ledger = imagename + ".pclean-work/ledger.jsonl"
+        waits.until(lambda: os.path.exists(ledger) and "major_cycle" in open(ledger).read(),
+                    None, 120, interval=0.1)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        stopped = time.monotonic() - t0
+    finally:
+        proc.kill()
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert stopped < 5, f"the coordinator took {stopped:.1f} s to stop"
+    assert not alive and proc.returncode != 0
