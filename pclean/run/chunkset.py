@@ -69,34 +69,122 @@ class ChunkSet:
 
 
 class DaskChunkSet(ChunkSet):
-    """A ChunkImager actor per chunk, on the worker given for it."""
+    """A ChunkImager actor per chunk, on the worker given for it.
+
+    A chunk whose worker is lost (killed, out of memory, its job ended) is rebuilt: a new actor
+    on the live worker with the fewest chunks replays every stretch the chunk had received, in
+    order, then the one in progress. A chunk's state is a function of its spec and those calls
+    (its neighbours' halo planes are kept by cycle, ``workers.planes.version``), so the cube is
+    bit-identical to an undisturbed run's. At most ``distributed.scheduler.allowed-failures``
+    rebuilds per chunk (Dask's convention for a task), then an error naming the chunk."""
 
     def __init__(self, client, specs: list, workers: list[str], observers=None):
-        from pclean.workers.actor import ChunkImager
+        import dask
 
         super().__init__(specs, observers)
         self.client, self.workers = client, list(workers)
-        futures = [client.submit(ChunkImager, spec, actor=True, pure=False, workers=[worker],
-                                 allow_other_workers=False)
-                   for spec, worker in zip(self.specs, workers)]
-        # a task pinned to a worker that has gone waits for it for ever: health-checked waits
-        self.actors = [waits.result(client, f, w, _describe(spec))
-                       for spec, f, w in zip(self.specs, futures, self.workers)]
+        self.allowed_failures = int(dask.config.get("distributed.scheduler.allowed-failures", 3))
+        self.history: list[list] = [[] for _ in self.specs]  # every stretch's calls, per chunk
+        self.failures = [0] * len(self.specs)
+        futures = [self._submit(spec, w) for spec, w in zip(self.specs, self.workers)]
+        self.actors, lost = [], {}
+        for k, fut in enumerate(futures):
+            try:
+                self.actors.append(waits.result(client, fut, self.workers[k], _describe(k, self)))
+            except waits.LostWorker as exc:
+                self.actors.append(None)
+                lost[k] = exc
+        for k, exc in lost.items():
+            self._rebuild(k, None, exc)
+
+    def _submit(self, spec, worker: str):
+        from pclean.workers.actor import ChunkImager
+
+        # pinned: a task waiting for a worker that has gone waits for ever, hence the
+        # health-checked waits (waits.result)
+        return self.client.submit(ChunkImager, spec, actor=True, pure=False, workers=[worker],
+                                  allow_other_workers=False)
+
+    def _result(self, k: int, fut):
+        worker = self.workers[k]
+        try:
+            return waits.result(self.client, fut, worker, _describe(k, self))
+        except waits.LostWorker:
+            raise
+        except Exception as exc:
+            if waits.worker_gone(self.client, worker):  # the call failed as it died
+                raise waits.LostWorker(waits.lost_message(_describe(k, self), worker)) from exc
+            raise RuntimeError(f"{self.specs[k].name} failed in {exc}"
+                               f" -- CASA logs in {self.specs[k].logdir}") from exc
 
     def _call(self, calls):
-        futures = [actor.run(c) for actor, c in zip(self.actors, calls)]
-        out = []
-        for spec, fut, worker in zip(self.specs, futures, self.workers):
+        futures = [self._send(k, c) for k, c in enumerate(calls)]
+        out, lost = [], {}
+        for k, fut in enumerate(futures):
             try:
-                out.append(waits.result(self.client, fut, worker, _describe(spec)))
-            except waits.LostWorker:
-                raise
-            except Exception as exc:
-                if waits.worker_gone(self.client, worker):  # the call failed as it died
-                    raise waits.LostWorker(waits.lost_message(_describe(spec), worker)) from exc
-                raise RuntimeError(f"{spec.name} failed in {exc}"
-                                   f" -- CASA logs in {spec.logdir}") from exc
+                if isinstance(fut, waits.LostWorker):
+                    raise fut
+                out.append(self._result(k, fut))
+            except waits.LostWorker as exc:
+                out.append(None)
+                lost[k] = exc
+        # only once nothing else runs: CASA's tools are not thread-safe, and a worker runs a
+        # new actor's set-up (a task) and its other actors' calls on different threads
+        # (measured: the worker a chunk was rebuilt on while its own chunk made its psf died)
+        for k, exc in lost.items():
+            out[k] = self._rebuild(k, calls[k], exc)
+        for k, c in enumerate(calls):
+            self.history[k].append(c)
         return out
+
+    def _send(self, k: int, calls):
+        """Start chunk ``k``'s stretch; a LostWorker (not raised) if its actor's worker is
+        known to be gone (Dask refuses the call: "Worker holding Actor was lost")."""
+        try:
+            return self.actors[k].run(calls)
+        except Exception as exc:
+            if waits.worker_gone(self.client, self.workers[k]):
+                lost = waits.LostWorker(waits.lost_message(_describe(k, self), self.workers[k]))
+                lost.__cause__ = exc
+                return lost
+            raise
+
+    def _rebuild(self, k: int, current, lost: Exception):
+        """Chunk ``k`` on a live worker, replayed up to and including ``current`` (the
+        stretch in progress, or None at creation); its result."""
+        import shutil
+
+        from pclean import casa
+
+        spec = self.specs[k]
+        while True:
+            self.failures[k] += 1
+            if self.failures[k] > self.allowed_failures:
+                raise waits.LostWorker(
+                    f"{lost} -- {spec.name} was lost {self.failures[k]} times, more than "
+                    f"distributed.scheduler.allowed-failures ({self.allowed_failures}); the work "
+                    f"directory is kept") from lost
+            live = sorted(waits.live_workers(self.client))
+            if not live:
+                raise waits.LostWorker(f"{lost} -- and no worker is left to rebuild it on")
+            worker = min(live, key=lambda w: (self.workers.count(w), w))
+            casa.log(f"pclean: {lost}; rebuilding {spec.name} on {worker} (replaying "
+                     f"{len(self.history[k])} stretches)", "WARN")
+            self.emit(events.ChunkRebuilt(spec.index, self.workers[k], worker,
+                                          len(self.history[k])))
+            self.workers[k] = worker
+            # the lost actor's images, as far as it got: the new one makes them again
+            shutil.rmtree(spec.dir, ignore_errors=True)
+            try:
+                self.actors[k] = self._result(k, self._submit(spec, worker))
+                for calls in self.history[k] + ([current] if current is not None else []):
+                    sent = self._send(k, calls)
+                    if isinstance(sent, waits.LostWorker):
+                        raise sent
+                    result = self._result(k, sent)
+                return None if current is None else result
+            except waits.LostWorker as again:
+                lost = again
 
     def close(self) -> None:
         if any(w not in waits.live_workers(self.client) for w in self.workers):
@@ -104,5 +192,5 @@ class DaskChunkSet(ChunkSet):
         super().close()
 
 
-def _describe(spec) -> str:
-    return spec.name  # "chunk 3 (channels 12-15)"
+def _describe(k: int, chunks: DaskChunkSet) -> str:
+    return chunks.specs[k].name  # "chunk 3 (channels 12-15)"

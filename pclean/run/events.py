@@ -44,6 +44,17 @@ class Busy:
     t: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True)
+class ChunkRebuilt:
+    """A chunk lost with its worker, started again on ``on`` and replayed."""
+
+    chunk: int
+    lost: str
+    on: str
+    replayed: int  # stretches replayed before the one in progress
+    t: float = field(default_factory=time.time)
+
+
 class Timings:
     """Wall time by kind of stretch (psf, major, minor, restore, ...) and in all."""
 

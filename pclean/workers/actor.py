@@ -12,10 +12,9 @@ needs); the deconvolver works on images of the chunk's own channels only (see
 :class:`pclean.params.chunking.ChunkSpec` and :mod:`pclean.workers.planes`). Cube-wide values
 are applied through their providers' chunk hooks (:mod:`pclean.params.cubewide`).
 
-All its state that matters lives on disk in the chunk's directory (psf, residual, model,
-mask) and in its ChunkSpec, so a chunk lost with its worker could be rebuilt from them
-(CASA reopens existing images with restart=True). Automatic rebuilding is not implemented yet:
-a lost worker fails the run with the chunk named, and the chunk directory is kept.
+Its state is a function of its ChunkSpec and the calls it has received: a chunk lost with
+its worker is rebuilt by a new actor that replays them (``run.chunkset``), reading every
+neighbour's halo planes as they were at each cycle (they are kept by version).
 """
 from __future__ import annotations
 
@@ -64,6 +63,7 @@ class ChunkImager:
         self.hooks = ChunkHooks(spec.cubewide)
         self.busy = {}  # seconds spent in each imaging step (load balance, benchmarks)
         self.report = {}  # what cube-wide values report from the chunk
+        self.minor_done = 0  # minor cycles completed: the version of the halo planes
         ct = casa.tools()
         os.makedirs(spec.dir, exist_ok=True)
         # CASA quirk: BriggsCubeWeightor writes a transient table IMAGING_WEIGHT_<rows>_<times>_
@@ -132,16 +132,18 @@ class ChunkImager:
             planes.ensure_like(grid, f"{spec.grid_imagename(f)}.psf", unit="Jy/pixel")
             planes.put_planes(grid, spec.halo_before, planes.read_planes(own))
             for field, plane, path in spec.halo_inputs:
-                if field == f and os.path.exists(path):  # no neighbour model yet: zeros
-                    planes.put_planes(grid, plane, planes.load(path))
+                found = planes.latest(path, self.minor_done) if field == f else None
+                if found:  # no neighbour model yet: zeros
+                    planes.put_planes(grid, plane, planes.load(found))
 
-    def _share_model(self) -> None:
-        """After a minor cycle: leave the model planes the neighbours' prediction needs."""
+    def _share_model(self, cycle: int) -> None:
+        """After minor cycle ``cycle``: leave the model planes the neighbours' prediction
+        needs (as that cycle's version)."""
         spec = self.spec
         for f, plane, path in spec.halo_outputs:
             own = f"{spec.imagename(f)}.model"
             if os.path.isdir(own):
-                planes.save(path, planes.read_planes(own, plane, 1))
+                planes.save(planes.version(path, cycle), planes.read_planes(own, plane, 1))
 
     # -- imaging steps (tclean's order) ----------------------------------------------------
     @_timed
@@ -207,9 +209,11 @@ class ChunkImager:
         with casa.omp_threads_set(self.hooks.cycle_threads()):
             records = {f: sd.executeminorcycle(iterbotrecord=controls)
                        for f, sd in self.sd.items()}
+        cycle = self.minor_done + 1
         if any(r["iterdone"] > 0 for r in records.values()) or not all(
-                os.path.exists(p) for _f, _plane, p in self.spec.halo_outputs):
-            self._share_model()
+                planes.latest(p, cycle) for _f, _plane, p in self.spec.halo_outputs):
+            self._share_model(cycle)
+        self.minor_done = cycle
         return records
 
     @_timed

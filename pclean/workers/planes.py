@@ -135,6 +135,22 @@ def load(path: str) -> np.ndarray:
     return np.load(path)
 
 
+def version(path: str, cycle: int) -> str:
+    """A halo plane file as its owner left it after its minor cycle ``cycle`` (1, 2, ...).
+    Every version is kept: a chunk rebuilt on another worker replays its cycles and must read
+    each neighbour plane as it was then (``run.chunkset``)."""
+    return f"{path[:-len('.npy')]}.c{cycle:04d}.npy"
+
+
+def latest(path: str, cycle: int) -> str | None:
+    """The newest version of a halo plane written in minor cycle ``cycle`` or before (an owner
+    that did no iterations in a cycle leaves none for it); None if there is none."""
+    for c in range(cycle, 0, -1):
+        if os.path.exists(version(path, c)):
+            return version(path, c)
+    return None
+
+
 def miscinfo(path: str) -> dict:
     ia = casa.tools().image()
     ia.open(path)

@@ -85,3 +85,41 @@ def test_a_job_sbatch_refuses_ends_the_wait_at_once():
         with cluster.connect("slurm", 1, None, {"queue": "no-such-partition"}):
             pass
     assert time.monotonic() - t0 < 30
+
+
+def test_a_job_scancelled_mid_run_has_its_chunks_rebuilt(ms_lsrk, serial, tmp_path):
+    """scancel one of the two worker jobs in the first minor cycle: its chunks are rebuilt in
+    the other job and the cube still equals serial tclean's."""
+    import json
+    import threading
+
+    params = dict(IMAGING, niter=200, cycleniter=20, threshold="1mJy")
+    ref_prefix, ref_summary = serial(ms_lsrk, **params)
+    prefix = str(tmp_path / "scancel")
+    ledger = prefix + ".pclean-work/ledger.jsonl"
+    cancelled = []
+
+    def cancel_one_job():
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if os.path.exists(ledger) and '"minor_cycle"' in open(ledger).read():
+                jobs = subprocess.run(["squeue", "-h", "-o", "%i", "-t", "RUNNING"],
+                                      capture_output=True, text=True).stdout.split()
+                if jobs:
+                    subprocess.run(["scancel", jobs[-1]], check=True)
+                    cancelled.append(jobs[-1])
+                return
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=cancel_one_job, daemon=True)
+    watcher.start()
+    got = pclean(vis=ms_lsrk, imagename=prefix, cluster="slurm", nworkers=2,
+                 worker_memory="2GiB", chanchunk=4, keep_chunks=True,
+                 cluster_options={"walltime": "00:20:00", "log_directory": str(tmp_path)},
+                 **params)
+    watcher.join(timeout=5)
+    assert cancelled
+    assert_cube_equal(prefix, ref_prefix)
+    assert_summary_equal(got, ref_summary)
+    with open(ledger) as f:
+        assert any(json.loads(line)["event"] == "ChunkRebuilt" for line in f)
