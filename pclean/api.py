@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 from pclean import casa, params, run
 from pclean.params import ParameterError, schema
 from pclean.run import cluster
 from pclean.run.events import Ledger, ProgressLog
+
+
+class SerialFallback(UserWarning):
+    """A call pclean hands to serial tclean (not a cube)."""
 
 
 def pclean(*args, **kwargs) -> dict:
@@ -29,7 +34,11 @@ def run_params(raw: dict) -> dict:
     p = params.normalize(raw)
     if not params.is_cube(p):
         params.check_serial_outputs(p)
-        casa.log(f"pclean: specmode={p['specmode']!r} is not a cube; running serial tclean")
+        why = (f"pclean: specmode={p['specmode']!r} is not a cube (tclean's default is "
+               f"'mfs'); running serial tclean. pclean images cubes in parallel: "
+               f"specmode='cube', 'cubedata' or 'cubesource'")
+        casa.log(why, "WARN")
+        warnings.warn(why, SerialFallback, stacklevel=3)  # on the terminal, not only the log
         from casatasks import tclean
 
         return tclean(**{k: p[k] for k in (q.name for q in schema.tclean_params())})

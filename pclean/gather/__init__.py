@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from pclean.gather import execute, finalize, staging
-from pclean.params import chunking, gatherplan
+from pclean.params import chunking, gatherplan, resources
 from pclean.products import CHUNK_PRODUCTS
 
 
@@ -50,7 +50,7 @@ def gather(plan, client, workers: list[str]) -> list[str]:
         return stage.commit()
     except BaseException as exc:
         stage.abort()
-        full = staging.full_file_system([os.path.dirname(plan.imagename), plan.workdir.root])
+        full = resources.full_file_system([os.path.dirname(plan.imagename), plan.workdir.root])
         if full and not isinstance(exc, KeyboardInterrupt):
             raise OSError(28, f"the file system of {full} is full: the gather could not write "
                               f"the final products ({exc}); the chunks are kept in "

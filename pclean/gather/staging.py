@@ -68,13 +68,3 @@ class Staging:
             os.makedirs(self.unfinished_dir, exist_ok=True)
             shutil.move(tmp, os.path.join(self.unfinished_dir, os.path.basename(out)))
 
-
-def full_file_system(paths: list[str], below_bytes: int = 2**20) -> str | None:
-    """The first of ``paths`` whose file system has less than ``below_bytes`` free."""
-    for path in paths:
-        try:
-            if shutil.disk_usage(path).free < below_bytes:
-                return path
-        except OSError:
-            continue
-    return None

@@ -66,6 +66,17 @@ def check_disk(p: dict, nchan: int, nstokes: int, workdir: str, deconvolves: boo
                 f"fewer channels or pixels")
 
 
+def full_file_system(paths: list[str], below_bytes: int = 2**20) -> str | None:
+    """The first of ``paths`` whose file system has less than ``below_bytes`` free."""
+    for path in paths:
+        try:
+            if shutil.disk_usage(path).free < below_bytes:
+                return path
+        except OSError:
+            continue
+    return None
+
+
 def check_writable(imagename: str, workdir: str) -> None:
     """The directories pclean writes into must be writable (checked, not assumed)."""
     for label, path in (("imagename", os.path.dirname(os.path.abspath(imagename))),

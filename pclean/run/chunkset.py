@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from pclean.params import resources
 from pclean.run import events, waits
 from pclean.workers.steps import PerChunk, Step
 
@@ -114,6 +115,10 @@ class DaskChunkSet(ChunkSet):
         except Exception as exc:
             if waits.worker_gone(self.client, worker):  # the call failed as it died
                 raise waits.LostWorker(waits.lost_message(_describe(k, self), worker)) from exc
+            full = resources.full_file_system([self.specs[k].workdir.root])
+            if full:  # CASA's own message names a table, not the disk
+                raise OSError(28, f"{self.specs[k].name}: the file system of {full} is full "
+                                  f"({exc}); the work directory is kept") from exc
             raise RuntimeError(f"{self.specs[k].name} failed in {exc}"
                                f" -- CASA logs in {self.specs[k].logdir}") from exc
 

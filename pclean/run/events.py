@@ -95,6 +95,10 @@ class Ledger:
         self.path = path
 
     def notify(self, event) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"event": type(event).__name__, **asdict(event)},
-                               default=str) + "\n")
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"event": type(event).__name__, **asdict(event)},
+                                   default=str) + "\n")
+        except OSError as exc:  # a full or lost file system: say which file
+            raise OSError(exc.errno, f"writing the run's ledger {self.path}: "
+                                     f"{exc.strerror}") from exc

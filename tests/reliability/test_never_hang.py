@@ -286,3 +286,43 @@ def test_a_signal_to_the_coordinator_mid_run_stops_it_and_its_workers(ms_lsrk, t
     _, alive = psutil.wait_procs(children, timeout=15)
     assert stopped < 5, f"the coordinator took {stopped:.1f} s to stop"
     assert not alive and proc.returncode != 0
+
+
+def test_a_disk_that_fills_during_imaging_is_named(ms_lsrk, tmp_path):
+    """The work directory's file system filled in the first minor cycle: the run ends with
+    an error naming that directory (not CASA's table message), and nothing appears in the
+    user's directory."""
+    import subprocess
+
+    disk = tmp_path / "workdisk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        workdir = disk / "work"
+        ledger = workdir / "ledger.jsonl"
+
+        def fill():
+            waits.until(lambda: ledger.exists() and "minor_cycle" in ledger.read_text(), None,
+                        120, interval=0.05)
+            with open(disk / "filler", "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 2**20)
+                        f.flush()
+                except OSError:
+                    pass
+
+        filler = threading.Thread(target=fill, daemon=True)
+        filler.start()
+        t0 = time.monotonic()
+        with pytest.raises(OSError) as info:
+            pclean(vis=ms_lsrk, imagename=str(tmp_path / "out"), workdir=str(workdir),
+                   cluster=None, nworkers=2, **RUN, **IMAGING)
+        filler.join(timeout=5)
+        assert time.monotonic() - t0 < 120
+        assert info.value.errno == 28 and str(disk) in str(info.value), info.value
+        assert _listing(tmp_path) == ["workdisk"]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -104,3 +104,14 @@ def test_the_serial_fallback_overwrites_nothing(ms_lsrk, tmp_path):
         call(ms_lsrk, tmp_path, specmode="mfs", cluster=None)
     assert (existing / "table.dat").read_bytes() == b"user's image"
     assert sorted(os.listdir(tmp_path)) == ["out.image"]
+
+
+def test_a_call_that_is_not_a_cube_says_so_on_the_terminal(ms_lsrk, tmp_path):
+    """Forgetting specmode='cube' (tclean's default is 'mfs') runs serial tclean: a warning
+    says so and why, not only a line in the CASA log."""
+    from pclean.api import SerialFallback
+
+    with pytest.warns(SerialFallback, match="specmode='mfs' is not a cube .* serial tclean"):
+        pclean(vis=ms_lsrk, imagename=str(tmp_path / "mfs"), imsize=32, cell="12arcsec",
+               niter=0)
+    assert os.path.isdir(str(tmp_path / "mfs.psf"))
