@@ -11,8 +11,18 @@ import warnings
 
 from pclean import casa, params, run
 from pclean.params import ParameterError, schema
-from pclean.run import cluster
+from pclean.run import cluster, progress
 from pclean.run.events import Ledger, ProgressLog
+
+
+def _notify(observer, event) -> None:
+    if observer is not None:
+        observer.notify(event)
+
+
+def _close(observer) -> None:
+    if observer is not None:
+        observer.close()
 
 
 class SerialFallback(UserWarning):
@@ -43,11 +53,17 @@ def run_params(raw: dict) -> dict:
 
         return tclean(**{k: p[k] for k in (q.name for q in schema.tclean_params())})
 
-    plan = params.make_plan(p)  # every cube-wide value and check before any worker starts
+    shown = progress.observer(p["progress"], int(p["niter"]), casa.log)
+    try:
+        plan = params.make_plan(p)  # every cube-wide value and check before any worker starts
+    except BaseException:
+        _close(shown)
+        raise
     timings["planning"] = time.time() - t_start
     failed = True
     try:
         t0 = time.time()
+        _notify(shown, progress.Phase("cluster start"))
         with cluster.connect(p["cluster"], p["nworkers"], p["worker_memory"],
                              p["cluster_options"], p["cluster_timeout"]) as client:
             workers = cluster.worker_addresses(client, p["nworkers"])
@@ -57,13 +73,18 @@ def run_params(raw: dict) -> dict:
             plan.write_manifest()
             from pclean import gather
 
+            _notify(shown, progress.Phase("chunks starting", len(plan.chunks)))
             observers = [ProgressLog(casa.log), Ledger(plan.workdir.ledger)]
+            observers += [shown] if shown else []
             summary, chunk_status = run.image(plan, client, workers, timings, observers)
             t0 = time.time()
+            _notify(shown, progress.Phase("gather"))
             written = gather.gather(plan, client, workers)
             timings["gather"] = time.time() - t0
+            _notify(shown, progress.Phase("done"))
         failed = False
     finally:
+        _close(shown)
         if failed:
             if os.path.isdir(plan.workdir.root):
                 casa.log(f"pclean failed; chunk images and CASA logs kept in "

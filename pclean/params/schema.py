@@ -101,6 +101,10 @@ PARALLEL_PARAMS = (
           "once, one worker per product); 'virtual': the final cubes reference the chunks' "
           "planes, moved inside them (chunks with halo channels first copy their own channels, "
           "each on its worker).", (str,), _choice("paged", "virtual")),
+    Param("progress", None, "Progress display: None shows a live display (phase, iterations, "
+          "peak residual, elapsed, estimate) when stderr is a terminal and writes a line per "
+          "major cycle to the CASA log otherwise; True always the display; False none.",
+          (bool, type(None))),
     Param("fitsout", False, "Also export the final products to FITS (imagename.<product>.fits).",
           (bool,)),
 )

@@ -63,11 +63,11 @@ class Timings:
 
     def notify(self, event) -> None:
         if isinstance(event, StretchEnded):
-            kind = _kind(event.steps)
-            self.seconds[kind] = self.seconds.get(kind, 0.0) + event.wall_s
+            name = kind(event.steps)
+            self.seconds[name] = self.seconds.get(name, 0.0) + event.wall_s
 
 
-def _kind(steps: tuple[str, ...]) -> str:
+def kind(steps: tuple[str, ...]) -> str:
     for name, kind in (("make_psf", "psf"), ("minor_cycle", "minor"), ("major_cycle", "major"),
                        ("restore", "restore"), ("finish", "finish")):
         if name in steps:
