@@ -15,6 +15,27 @@ from pclean.run import cluster, progress
 from pclean.run.events import Ledger, ProgressLog
 
 
+def _say(message: str) -> None:
+    """A line for the terminal (stderr) and the CASA log."""
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+    casa.log(message)
+
+
+def _report(p: dict):
+    """Dask's performance report of the run, beside the products, when asked for."""
+    import contextlib
+
+    if not p["performance_report"]:
+        return contextlib.nullcontext()
+    from distributed import performance_report
+
+    from pclean.params import resources
+
+    return performance_report(filename=resources.performance_report_path(p["imagename"]))
+
+
 def _notify(observer, event) -> None:
     if observer is not None:
         observer.notify(event)
@@ -65,7 +86,10 @@ def run_params(raw: dict) -> dict:
         t0 = time.time()
         _notify(shown, progress.Phase("cluster start"))
         with cluster.connect(p["cluster"], p["nworkers"], p["worker_memory"],
-                             p["cluster_options"], p["cluster_timeout"]) as client:
+                             p["cluster_options"], p["cluster_timeout"],
+                             p["dashboard"]) as client, _report(p):
+            if p["dashboard"]:
+                _say(f"pclean: Dask dashboard at {cluster.dashboard_link(client) or 'none'}")
             workers = cluster.worker_addresses(client, p["nworkers"])
             timings["cluster_start"] = time.time() - t0
             plan = params.with_chunks(plan, len(workers),

@@ -98,6 +98,26 @@ def check_embedded_workers(p: dict) -> None:
             f"a Dask scheduler (cluster='tcp://...') or cluster='slurm' for more")
 
 
+def check_dashboard(p: dict) -> None:
+    """Dask's dashboard is drawn by bokeh, which pclean does not need otherwise; a report of
+    the run is a new file beside the products."""
+    if p.get("dashboard"):
+        import importlib.util
+
+        if importlib.util.find_spec("bokeh") is None:
+            raise ParameterError("dashboard: Dask's dashboard needs bokeh, which is not "
+                                 "installed (pip install 'bokeh>=3.1', or pclean[dashboard])")
+    if p.get("performance_report"):
+        report = performance_report_path(p["imagename"])
+        if os.path.exists(report):
+            raise ParameterError(f"performance_report: {report} exists and would be "
+                                 f"overwritten (remove it or choose another imagename)")
+
+
+def performance_report_path(imagename: str) -> str:
+    return f"{os.path.abspath(str(imagename))}.dask-report.html"
+
+
 def check_slurm_submit(p: dict) -> None:
     if p["cluster"] == "slurm" and shutil.which("sbatch") is None:
         raise ParameterError("cluster='slurm': sbatch is not on PATH, so no SLURM job can be "

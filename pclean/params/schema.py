@@ -105,6 +105,11 @@ PARALLEL_PARAMS = (
           "peak residual, elapsed, estimate) when stderr is a terminal and writes a line per "
           "major cycle to the CASA log otherwise; True always the display; False none.",
           (bool, type(None))),
+    Param("dashboard", False, "Serve the Dask dashboard (the embedded cluster's, at "
+          "127.0.0.1:8787 or the next free port; a scheduler's own otherwise) and print its "
+          "address. Needs bokeh.", (bool,)),
+    Param("performance_report", False, "Write a Dask performance report of the run "
+          "(distributed.performance_report) to <imagename>.dask-report.html.", (bool,)),
     Param("fitsout", False, "Also export the final products to FITS (imagename.<product>.fits).",
           (bool,)),
 )

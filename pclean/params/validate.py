@@ -42,6 +42,7 @@ def normalize(params: dict) -> dict:
         out["specmode"] = "mfs"
     _check_imsize_cell(out)
     resources.check_quantities(out)
+    resources.check_dashboard(out)
     if is_cube(out):
         _check_cube(out)
     return out

@@ -96,7 +96,7 @@ START_TIMEOUT_S = {"local": 300.0, "slurm": 1800.0, "address": 120.0}
 
 @contextlib.contextmanager
 def connect(cluster=None, nworkers: int | None = None, worker_memory=None, options=None,
-            timeout_s: float | None = None):
+            timeout_s: float | None = None, dashboard: bool = False):
     """Yield a ``distributed.Client``; close whatever this function started. Waiting for the
     workers ends at ``timeout_s`` (default ``START_TIMEOUT_S``) or as soon as they cannot come
     (the embedded cluster's processes exited, SLURM jobs ended or cannot be submitted)."""
@@ -110,7 +110,8 @@ def connect(cluster=None, nworkers: int | None = None, worker_memory=None, optio
     timeout_s = START_TIMEOUT_S[kind] if timeout_s is None else float(timeout_s)
     with dask.config.set(WORKER_MEMORY_CONFIG), _quiet_dask_logs():
         if kind == "local":
-            local = _embedded_cluster(nworkers or os.cpu_count() or 1, worker_memory, options)
+            local = _embedded_cluster(nworkers or os.cpu_count() or 1, worker_memory, options,
+                                      dashboard)
             try:
                 client = Client(local)
             except BaseException:
@@ -158,7 +159,7 @@ def connect(cluster=None, nworkers: int | None = None, worker_memory=None, optio
                              f"distributed.Client, got {cluster!r}")
 
 
-def _embedded_cluster(n: int, worker_memory, options: dict):
+def _embedded_cluster(n: int, worker_memory, options: dict, dashboard: bool = False):
     """The scheduler in this process; each worker a fresh ``python -m dask spec`` process.
 
     Not multiprocessing children: spawn would re-import the user's __main__, and CASA scripts
@@ -177,9 +178,12 @@ def _embedded_cluster(n: int, worker_memory, options: dict):
                                             "death_timeout": DEATH_TIMEOUT_S["local"],
                                             "preload": ["pclean.worker_preload"],
                                             **options}}}
-    # the scheduler's HTTP server on a free port: 8787 may be the user's own Dask dashboard
-    scheduler = {"cls": Scheduler, "options": {"dashboard": False, "host": "127.0.0.1",
-                                               "dashboard_address": "127.0.0.1:0"}}
+    # the scheduler's HTTP server on this machine only; the dashboard at Dask's usual 8787
+    # when asked for (Dask takes a free port when 8787 is the user's own dashboard), else a
+    # free port without it
+    scheduler = {"cls": Scheduler, "options": {
+        "dashboard": bool(dashboard), "host": "127.0.0.1",
+        "dashboard_address": "127.0.0.1:8787" if dashboard else "127.0.0.1:0"}}
     with _worker_environment():
         return SpecCluster(workers={i: worker for i in range(n)}, scheduler=scheduler,
                            worker=worker, name="pclean")
@@ -213,6 +217,15 @@ def slurm_kwargs(worker_memory, options: dict) -> dict:
     kwargs["memory"] = memory or "4GiB"
     kwargs.update(options)
     return kwargs
+
+
+def dashboard_link(client) -> str | None:
+    """The address of the Dask dashboard the client's scheduler serves, if it serves one."""
+    try:
+        services = client.scheduler_info().get("services", {})
+    except Exception:
+        return None
+    return client.dashboard_link if "dashboard" in services else None
 
 
 def memory_limit_mb(client, workers: list[str]) -> float | None:
