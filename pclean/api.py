@@ -10,7 +10,7 @@ import time
 import warnings
 
 from pclean import casa, params, run
-from pclean.params import ParameterError, schema
+from pclean.params import ParameterError, config, schema
 from pclean.run import cluster, progress
 from pclean.run.events import Ledger, ProgressLog
 
@@ -52,7 +52,8 @@ class SerialFallback(UserWarning):
 
 def pclean(*args, **kwargs) -> dict:
     p = schema.bind(args, kwargs)
-    return run_params(p)
+    given = set(kwargs) | set(list(schema.signature().parameters)[:len(args)])
+    return run_params(config.apply(p, given))  # pclean's Dask-config defaults where not given
 
 
 pclean.__signature__ = schema.signature()

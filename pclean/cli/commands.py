@@ -1,4 +1,5 @@
-"""Command line: ``pclean run``, ``pclean demo``, ``pclean compare``, ``pclean fits``.
+"""Command line: ``pclean run``, ``pclean demo``, ``pclean config``, ``pclean compare``,
+``pclean fits``.
 
 Imaging options are generated from the one parameter schema (``--<tclean name> VALUE`` for every
 tclean parameter, plus pclean's own, read as the type the schema gives it), and may also come
@@ -30,6 +31,16 @@ def _cmd_demo(ns) -> int:
     return demo.main(workdir=ns.workdir, nchan=ns.nchan, imsize=ns.imsize, nworkers=ns.nworkers)
 
 
+def _cmd_config(ns) -> int:
+    from pclean.params import config
+
+    rows = config.sources()
+    width = max(len(key) for key, _, _ in rows)
+    for key, value, where in rows:
+        print(f"{key:<{width}}  {json.dumps(value):<12}  {where}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pclean", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--imsize", type=int, default=128)
     demo.add_argument("--nworkers", type=int, default=None)
     demo.set_defaults(func=_cmd_demo)
+    conf = sub.add_parser("config", help="pclean's defaults in effect (dask.config) and where "
+                                         "each comes from")
+    conf.set_defaults(func=_cmd_config)
     from pclean.cli import compare
 
     compare.add_compare_parser(sub)

@@ -1,0 +1,5 @@
+import sys
+
+from pclean.cli import main
+
+sys.exit(main())
