@@ -87,6 +87,27 @@ def tclean_definition() -> TaskDefinition:
     return TaskDefinition(params=tuple(zip(names, defaults)), schema=schema)
 
 
+@lru_cache(maxsize=1)
+def tclean_descriptions() -> dict[str, str]:
+    """tclean's one-line description of each parameter (``<shortdescription>`` in casatasks'
+    ``__xml__/tclean.xml``, the task's own documentation); {} where the file is missing."""
+    import os
+    import xml.etree.ElementTree as ElementTree
+
+    path = os.path.join(_package_dir(), "__xml__", "tclean.xml")
+    if not os.path.exists(path):
+        return {}
+    out = {}
+    for param in ElementTree.parse(path).getroot().iter():
+        if param.tag.rsplit("}", 1)[-1] != "param" or "name" not in param.attrib:
+            continue
+        short = next((c.text for c in param if c.tag.rsplit("}", 1)[-1] == "shortdescription"),
+                     None)
+        if short:
+            out[param.attrib["name"]] = " ".join(short.split())
+    return out
+
+
 def validate_tclean(doc: dict) -> dict:
     """``doc`` validated and coerced as casatasks' tclean wrapper does it; ValueError if not."""
     env.configure()

@@ -37,12 +37,24 @@ def load_config(path: str) -> dict:
     return data
 
 
+PARSING = """Every tclean parameter is --<name> VALUE with tclean's name and default, and
+pclean's own follow. VALUE is read as the parameter's type in tclean's schema: a data selection
+stays a string (--spw 0, --field 0, --spw 0,1, --scan 1), numbers are numbers (--imsize 96,
+--niter 100), lists are written [a,b] (--imsize [96,96], --scales [0,3,10]), quantities are
+strings (--cell 1arcsec, --threshold 0.1mJy), booleans true/false. --config FILE gives values
+as typed in a JSON, YAML or TOML file; the command line wins over the file, and both over
+pclean's Dask-config defaults (pclean config)."""
+
+
 def add_param_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="JSON, YAML or TOML file of parameters")
-    group = parser.add_argument_group("imaging parameters (tclean's names and defaults)")
-    for p in schema.all_params():
-        group.add_argument(f"--{p.name}", dest=p.name, default=argparse.SUPPRESS, metavar="VALUE",
-                           help=(p.doc or f"tclean's {p.name} (default {p.default!r})"))
+    for title, params in schema.grouped():
+        group = parser.add_argument_group(title)
+        for p in params:
+            doc = p.doc or p.name
+            group.add_argument(f"--{p.name}", dest=p.name, default=argparse.SUPPRESS,
+                               metavar="VALUE",
+                               help=f"{doc} (default {p.default!r})".replace("%", "%%"))
 
 
 def given(ns: argparse.Namespace) -> list[str]:

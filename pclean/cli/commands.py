@@ -15,6 +15,11 @@ import sys
 from pclean.cli import args
 
 
+EXIT_CODES = """exit codes: 0 done; 1 the run failed (its error is printed; a run's work
+directory with the chunks' CASA logs is kept); 2 bad input (a parameter, a file, a command
+line), refused before any worker started."""
+
+
 def _cmd_run(ns) -> int:
     from pclean.api import pclean
 
@@ -42,10 +47,12 @@ def _cmd_config(ns) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pclean", description=__doc__,
+    parser = argparse.ArgumentParser(prog="pclean", description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="image a cube (tclean's parameters)")
+    run = sub.add_parser("run", help="image a cube (tclean's parameters)",
+                         description=args.PARSING, epilog=EXIT_CODES,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     args.add_param_arguments(run)
     run.set_defaults(func=_cmd_run)
     demo = sub.add_parser("demo", help="simulate a cube, image it with pclean and tclean, compare")
@@ -72,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, TypeError) as exc:
         print(f"pclean: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("pclean: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a failed run: the message, not a traceback
+        print(f"pclean: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -133,7 +133,31 @@ UNSUPPORTED = {
 @lru_cache(maxsize=1)
 def tclean_params() -> tuple[Param, ...]:
     """tclean's parameters, names and defaults as the installed casatasks defines them."""
-    return tuple(Param(name, default) for name, default in helpers.tclean_definition().params)
+    docs = helpers.tclean_descriptions()
+    return tuple(Param(name, default, docs.get(name, ""))
+                 for name, default in helpers.tclean_definition().params)
+
+
+# tclean's parameters in groups, each from its first parameter in tclean's order (the task's
+# own sections); pclean's own parameters are the last group
+GROUPS = (("data selection", "vis"), ("image", "imagename"), ("spectral axis", "specmode"),
+          ("gridding and primary beam", "gridder"), ("deconvolution", "deconvolver"),
+          ("restoration", "restoration"), ("outlier fields", "outlierfile"),
+          ("weighting", "weighting"), ("iteration control", "niter"),
+          ("masking", "usemask"), ("continuing and saving", "restart"))
+
+
+def grouped() -> list[tuple[str, tuple[Param, ...]]]:
+    """``[(group title, its parameters), ...]``: tclean's sections, then pclean's own."""
+    params = tclean_params()
+    starts = {first: title for title, first in GROUPS}
+    out = []
+    for p in params:
+        if p.name in starts or not out:
+            out.append((starts.get(p.name, "tclean"), []))
+        out[-1][1].append(p)
+    return [(title, tuple(ps)) for title, ps in out] + [("parallel (pclean's own)",
+                                                         PARALLEL_PARAMS)]
 
 
 def all_params() -> tuple[Param, ...]:

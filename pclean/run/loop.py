@@ -76,7 +76,9 @@ def cycles(plan, chunks, control=None, beams: CubeBeams = CubeBeams()) -> Outcom
             if plan.common_beam:
                 args.append(_common_planes(plan, cube_beams))
             final.insert(-2, step("restore", *args))
-        status = chunks.run(*final)["status"]
+        status = [dict(record, chunk=k, first=c.first, nchan=c.nchan)
+                  for k, (record, c) in enumerate(zip(chunks.run(*final)["status"],
+                                                      plan.chunks))]
         return Outcome(control.summary() if control else {}, status)
     except BaseException:
         chunks.close()
