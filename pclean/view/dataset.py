@@ -60,8 +60,16 @@ def product_paths(prefix: str, products=None) -> dict[str, str]:
     return {p: f"{prefix}.{p}" for p in products}
 
 
-class _CasaImageArray:
-    """Array-like view of one CASA image in ``DIMS`` order; each read opens and closes it."""
+def _backend_array():
+    from xarray.backends import BackendArray
+
+    return BackendArray
+
+
+class _CasaImageArray(_backend_array()):
+    """One CASA image in ``DIMS`` order as xarray's lazy ``BackendArray`` (xarray's explicit
+    indexers, reduced to boxes by ``explicit_indexing_adapter``) and as a dask source (plain
+    tuples of ints and slices); each read opens and closes the image."""
 
     def __init__(self, path: str, shape_casa, perm, dtype, masked: bool):
         self.path = path
@@ -69,10 +77,17 @@ class _CasaImageArray:
         self.perm = tuple(perm)  # perm[i] = CASA axis of dataset dim i
         self.shape = tuple(self.shape_casa[a] for a in self.perm)
         self.dtype = np.dtype(dtype)
-        self.ndim = len(self.shape)
         self.masked = masked
 
     def __getitem__(self, key):
+        from xarray.core import indexing
+
+        if isinstance(key, indexing.ExplicitIndexer):
+            return indexing.explicit_indexing_adapter(
+                key, self.shape, indexing.IndexingSupport.BASIC, self._box)
+        return self._box(key)
+
+    def _box(self, key):
         if not isinstance(key, tuple):
             key = (key,)
         key = key + (slice(None),) * (self.ndim - len(key))
@@ -183,7 +198,8 @@ def _normalize_chunks(chunks, shape) -> tuple:
                  for d, n in zip(DIMS, shape))
 
 
-def open_dataset(prefix: str, products=None, chunks=None, masked: bool = False):
+def open_dataset(prefix: str, products=None, chunks=None, masked: bool = False,
+                 lazy: str = "dask"):
     """Open ``<prefix>.<product>`` images as a lazy, dask-backed ``xarray.Dataset``.
 
     products: names such as ``["image", "residual"]``; default every product of
@@ -191,6 +207,8 @@ def open_dataset(prefix: str, products=None, chunks=None, masked: bool = False):
     chunks: dask chunk sizes by dimension (default ``{"chan": 1}``: one chunk per channel
         holding every Stokes plane and the whole sky plane); an int means channels per chunk.
     masked: replace pixels outside each image's default pixel mask with NaN.
+    lazy: "dask" (dask arrays) or "xarray" (xarray's lazily indexed arrays, as its backends
+        return them: ``xr.open_dataset(..., engine="pclean")``, see ``view.backend``).
 
     All products must share the channel frequencies, Stokes and (except ``sumwt``'s 1x1 plane)
     the sky grid: ValueError otherwise. FileNotFoundError if no image of ``prefix`` exists.
@@ -222,13 +240,21 @@ def open_dataset(prefix: str, products=None, chunks=None, masked: bool = False):
     for prod, info in infos.items():
         array = _CasaImageArray(info["path"], info["shape_casa"], info["perm"], info["dtype"],
                                 masked)
-        data = da.from_array(array, chunks=_normalize_chunks(chunks, info["shape"]),
-                             name=f"pclean-image-{prod}-" + _token(info["path"], masked),
-                             lock=False, asarray=False, meta=np.empty((0,) * 4, info["dtype"]))
+        if lazy == "xarray":
+            from xarray.core import indexing
+
+            data = indexing.LazilyIndexedArray(array)
+            plane = indexing.BasicIndexer((slice(None), slice(None), 0, 0))
+        else:
+            data = da.from_array(array, chunks=_normalize_chunks(chunks, info["shape"]),
+                                 name=f"pclean-image-{prod}-" + _token(info["path"], masked),
+                                 lock=False, asarray=False,
+                                 meta=np.empty((0,) * 4, info["dtype"]))
+            plane = (slice(None), slice(None), 0, 0)
         if prod in planar or not planar:
             data_vars[prod] = (DIMS, data, info["attrs"])
         else:  # sumwt: one value per plane
-            data_vars[prod] = (DIMS[:2], data[:, :, 0, 0], info["attrs"])
+            data_vars[prod] = (DIMS[:2], data[plane], info["attrs"])
 
     nstokes, nchan, ny, nx = grid["shape"]
     coords = {

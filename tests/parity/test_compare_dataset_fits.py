@@ -393,3 +393,47 @@ def test_run_and_compare_cli(cube, tmp_path):
     assert os.path.isdir(f"{imagename}.image") and os.path.isdir(f"{imagename}.tclean.image")
     # refuses to run over existing tclean output
     assert _cli(*argv) == 2
+
+
+def test_assert_matches_serves_a_pipelines_own_tests(cube, tmp_path):
+    """pclean.testing.assert_matches: silent on an equal set, an AssertionError naming the
+    product and channel on a perturbed one, and a tolerance that admits it."""
+    from pclean.testing import assert_matches
+
+    _vis, prefix, _ = cube
+    same = _copy_set(prefix, str(tmp_path / "same"))
+    assert assert_matches(same, prefix).passed
+    pert = _copy_set(prefix, str(tmp_path / "pert"))
+    ia = _tool().image()
+    ia.open(pert + ".residual")
+    plane = ia.getchunk(blc=[0, 0, 0, 3], trc=[IMSIZE - 1, IMSIZE - 1, 0, 3])
+    plane[10, 20, 0, 0] += 1e-3 * float(np.abs(ia.getchunk()).max())
+    ia.putchunk(plane, blc=[0, 0, 0, 3])
+    ia.close()
+    ia.done()
+    with pytest.raises(AssertionError, match=r"\.residual: max\|diff\|/peak > 1e-05 in 1 "
+                                             r"channel\(s\) \(worst 0\.001 in channel 3\)"):
+        assert_matches(pert, prefix)
+    assert_matches(pert, prefix, rtol=2e-3)
+
+
+def test_the_xarray_engine_opens_a_set_lazily(cube):
+    """xr.open_dataset(<prefix>.image, engine="pclean"): the set of that prefix, read only
+    when indexed (xarray's lazily indexed arrays), equal to open_dataset and to casatools."""
+    import xarray as xr
+    from xarray.core import indexing
+
+    _vis, prefix, _ = cube
+    ds = xr.open_dataset(prefix + ".image", engine="pclean")
+    assert set(SET) <= set(ds.data_vars)
+    assert isinstance(ds.image.variable._data, indexing.MemoryCachedArray) or isinstance(
+        ds.image.variable._data, indexing.LazilyIndexedArray) or isinstance(
+        getattr(ds.image.variable._data, "array", None), indexing.LazilyIndexedArray)
+    reference = open_dataset(prefix)
+    np.testing.assert_array_equal(ds.image.isel(chan=3).values,
+                                  reference.image.isel(chan=3).values)
+    np.testing.assert_array_equal(ds.image.values, _casa_pixels(prefix + ".image"))
+    np.testing.assert_array_equal(ds.sumwt.values, reference.sumwt.values)
+    chunked = xr.open_dataset(prefix, engine="pclean", products=["psf"], chunks={})
+    assert list(chunked.data_vars)[:1] == ["psf"] and chunked.psf.chunks is not None
+    assert xr.backends.list_engines()["pclean"].guess_can_open(prefix + ".image")
