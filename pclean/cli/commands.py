@@ -56,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     args.add_param_arguments(run)
     run.set_defaults(func=_cmd_run)
     demo = sub.add_parser("demo", help="simulate a cube, image it with pclean and tclean, compare")
-    demo.add_argument("--workdir", default="pclean-demo")
-    demo.add_argument("--nchan", type=int, default=64)
-    demo.add_argument("--imsize", type=int, default=128)
+    demo.add_argument("--workdir", default=None,
+                      help="where to write (default: a new temporary directory)")
+    demo.add_argument("--nchan", type=int, default=256)
+    demo.add_argument("--imsize", type=int, default=256)
     demo.add_argument("--nworkers", type=int, default=None)
     demo.set_defaults(func=_cmd_demo)
     conf = sub.add_parser("config", help="pclean's defaults in effect (dask.config) and where "
