@@ -130,6 +130,7 @@ class DaskChunkSet(ChunkSet):
                 if isinstance(fut, waits.LostWorker):
                     raise fut
                 out.append(self._result(k, fut))
+                self.emit(events.ChunkDone(k, k + 1, len(futures)))
             except waits.LostWorker as exc:
                 out.append(None)
                 lost[k] = exc

@@ -45,6 +45,16 @@ class Busy:
 
 
 @dataclass(frozen=True)
+class ChunkDone:
+    """A chunk's part of the stretch in progress has come back (``done`` of ``of`` so far)."""
+
+    chunk: int
+    done: int
+    of: int
+    t: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
 class ChunkRebuilt:
     """A chunk lost with its worker, started again on ``on`` and replayed."""
 

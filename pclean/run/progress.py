@@ -36,6 +36,7 @@ class State:
         self.niter, self.nchunks = int(niter), int(nchunks)
         self.phase, self.major, self.minor = "planning", 0, 0
         self.iterations, self.peak, self.rebuilt = 0, None, 0
+        self.chunks_done = None  # chunks back from the stretch in progress
         self.t0 = time.time()
         self.first_iter_t = None
 
@@ -45,7 +46,10 @@ class State:
             self.phase = event.name
             if event.nchunks is not None:
                 self.nchunks = event.nchunks
+        elif isinstance(event, events.ChunkDone):
+            self.chunks_done = event.done
         elif isinstance(event, events.StretchStarted):
+            self.chunks_done = 0
             kind = events.kind(event.steps)
             if kind == "major":
                 self.major += 1
@@ -75,7 +79,10 @@ class State:
         return (self.niter - self.iterations) / rate
 
     def line(self) -> str:
-        parts = [self.phase] + ([f"{self.nchunks} chunks"] if self.nchunks else [])
+        parts = [self.phase]
+        if self.nchunks:
+            parts.append(f"{self.nchunks} chunks" if self.chunks_done is None else
+                         f"chunks {self.chunks_done}/{self.nchunks} done")
         if self.niter:
             parts.append(f"{self.iterations}/{self.niter} iterations")
         if self.peak is not None:

@@ -13,6 +13,7 @@ def _feed(observer):
     observer.notify(events.StretchStarted(("init_minor", "minor_cycle")))
     observer.notify(events.Iterations(1, 40, 40, 0.5))
     observer.notify(events.StretchStarted(("major_cycle", "setup_mask")))
+    observer.notify(events.ChunkDone(0, 1, 3))
     observer.notify(events.ChunkRebuilt(1, "tcp://a", "tcp://b", 3))
     observer.notify(events.StretchStarted(("restore",)))
 
@@ -29,8 +30,11 @@ def test_the_state_follows_phases_cycles_and_iterations():
     state.update(events.StretchStarted(("major_cycle", "setup_mask")))
     assert state.phase == "major cycle 1"
     assert not state.update(events.StretchEnded(("major_cycle",), 1.0))  # nothing to redraw
+    assert "major cycle 1 | chunks 0/3 done | 40/100 iterations | peak residual 0.5" in (
+        state.line())
+    state.update(events.ChunkDone(1, 2, 3))
     line = state.line()
-    assert "major cycle 1 | 3 chunks | 40/100 iterations | peak residual 0.5" in line
+    assert "major cycle 1 | chunks 2/3 done | 40/100 iterations | peak residual 0.5" in line
     assert "s left" in line  # an estimate once iterations are under way
 
 
@@ -44,7 +48,7 @@ def test_a_terminal_gets_a_live_display_drawn_by_rich():
     _feed(shown)
     shown.close()
     text = out.getvalue()
-    for expected in ("cluster start", "psf", "minor cycle 1", "major cycle 1",
+    for expected in ("cluster start", "psf", "minor cycle 1", "major cycle 1", "chunks 1/3 done",
                      "40/100 iterations", "1 chunk(s) rebuilt", "restore"):
         assert expected in text, expected
     assert "\x1b[" in text  # redrawn in place with terminal control codes
