@@ -195,6 +195,17 @@ def test_workers_end_with_a_coordinator_killed_during_cluster_start(tmp_path):
     assert time.monotonic() - t0 < 25
 
 
+def _fill(path) -> None:
+    """Write zeros to ``path`` until its file system is full."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 2**20)
+                f.flush()
+        except OSError:
+            pass
+
+
 def _listing(path) -> list[str]:
     return sorted(os.listdir(path))
 
@@ -236,13 +247,7 @@ def test_a_disk_that_fills_during_the_gather_is_named(ms_lsrk, tmp_path, monkeyp
         original = execute.on_workers
 
         def fill_then_gather(client, workers, calls):
-            with open(disk / "filler", "wb") as f:
-                try:
-                    while True:
-                        f.write(b"\0" * 2**20)
-                        f.flush()
-                except OSError:
-                    pass
+            _fill(disk / "filler")
             return original(client, workers, calls)
 
         monkeypatch.setattr(execute, "on_workers", fill_then_gather)
@@ -306,13 +311,7 @@ def test_a_disk_that_fills_during_imaging_is_named(ms_lsrk, tmp_path):
         def fill():
             waits.until(lambda: ledger.exists() and "minor_cycle" in ledger.read_text(), None,
                         120, interval=0.05)
-            with open(disk / "filler", "wb") as f:
-                try:
-                    while True:
-                        f.write(b"\0" * 2**20)
-                        f.flush()
-                except OSError:
-                    pass
+            _fill(disk / "filler")
 
         filler = threading.Thread(target=fill, daemon=True)
         filler.start()
