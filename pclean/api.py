@@ -98,7 +98,7 @@ def run_params(raw: dict) -> dict:
             plan.write_manifest()
             from pclean import gather
 
-            _notify(shown, progress.Phase("chunks starting", len(plan.chunks)))
+            _notify(shown, progress.Phase("chunks starting", len(plan.chunks), plan.grid.nchan))
             observers = [ProgressLog(casa.log), Ledger(plan.workdir.ledger)]
             observers += [shown] if shown else []
             summary, chunk_status = run.image(plan, client, workers, timings, observers)

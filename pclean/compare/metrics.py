@@ -32,6 +32,9 @@ from pclean.compare.report import DEFAULT_TOLERANCE, BeamDiff, ProductDiff, Repo
 from pclean.view.dataset import open_dataset
 
 _FREQ_RTOL = 1e-9
+# pixels read per dask chunk: each chunk opens its image once. Measured on the demo's cube
+# (256 channels of 256x256, 7 products): one channel a chunk 30 s, 16 channels (4 MiB) 5.6 s
+_CHUNK_BYTES = 4 * 2**20
 
 
 def compare_prefixes(test_prefix: str, ref_prefix: str, tolerance: float = DEFAULT_TOLERANCE,
@@ -45,13 +48,18 @@ def compare_prefixes(test_prefix: str, ref_prefix: str, tolerance: float = DEFAU
     """
     if not tolerance >= 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
-    test, ref = open_dataset(test_prefix, products), open_dataset(ref_prefix, products)
+    probe = open_dataset(test_prefix, products)  # metadata only: the plane size
+    plane = max([int(np.prod(v.shape[:1] + v.shape[2:])) for v in probe.data_vars.values()
+                 if v.ndim == 4] or [1])
+    chunks = {"chan": max(1, int(_CHUNK_BYTES // (4 * plane)))}
+    test = open_dataset(test_prefix, products, chunks=chunks)
+    ref = open_dataset(ref_prefix, products, chunks=chunks)
     report = compare_datasets(test, ref, tolerance, names=(str(test_prefix), str(ref_prefix)))
-    report.missing.update(_pixel_mask_differences(test_prefix, ref_prefix, test, ref))
+    report.missing.update(_pixel_mask_differences(test_prefix, ref_prefix, test, ref, chunks))
     return report
 
 
-def _pixel_mask_differences(test_prefix, ref_prefix, test, ref) -> dict[str, str]:
+def _pixel_mask_differences(test_prefix, ref_prefix, test, ref, chunks=None) -> dict[str, str]:
     """Default pixel masks (tclean's "mask0" below pblimit): same values, and same name where
     both images are plain (a virtual concatenation carries its parts' masks without a name)."""
     import dask
@@ -68,8 +76,8 @@ def _pixel_mask_differences(test_prefix, ref_prefix, test, ref) -> dict[str, str
     if not same:
         return out
     # masked=True reads pixels outside the mask as NaN: compare where each set has them
-    tm, rm = open_dataset(test_prefix, same, masked=True), open_dataset(ref_prefix, same,
-                                                                        masked=True)
+    tm = open_dataset(test_prefix, same, chunks=chunks, masked=True)
+    rm = open_dataset(ref_prefix, same, chunks=chunks, masked=True)
     lazy = {}
     for prod in same:
         t = tm[prod].transpose("chan", ...).data

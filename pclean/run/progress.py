@@ -1,9 +1,9 @@
 """Progress you can watch: an observer of the run's events (``events``), never a poller.
 
 On a terminal (stderr a TTY) a live display drawn by ``rich``: the phase (planning, cluster
-start, psf, major cycle k, minor cycle k, restore, gather), iterations done against niter, the
-peak residual, chunks rebuilt, elapsed time and, once iterations are under way, an estimate of
-the deconvolution's remaining time. Anywhere else it stays quiet and writes one line per major
+start, psf, major cycle k, minor cycle k, restore, gather), how many chunks of the stretch in
+progress are back, iterations done (tclean's niter bounds each channel), the peak residual,
+chunks rebuilt, elapsed time and, once iterations are under way, a bound on the time left. Anywhere else it stays quiet and writes one line per major
 cycle to the CASA log instead (tclean's own progress lines are per minor cycle:
 ``events.ProgressLog``). ``progress=False`` turns the display off.
 """
@@ -22,6 +22,7 @@ class Phase:
 
     name: str
     nchunks: int | None = None  # known once the chunks are planned (after cluster start)
+    nchan: int | None = None
     t: float = field(default_factory=time.time)
 
 
@@ -32,8 +33,9 @@ _PHASES = {"psf": "psf", "major": "major cycle", "minor": "minor cycle", "restor
 class State:
     """What the display shows, from the events alone (unit-tested without a terminal)."""
 
-    def __init__(self, niter: int, nchunks: int = 0):
-        self.niter, self.nchunks = int(niter), int(nchunks)
+    def __init__(self, niter: int, nchunks: int = 0, nchan: int = 1):
+        # tclean's niter bounds each channel of a cube: the budget is niter x nchan
+        self.niter, self.nchunks, self.nchan = int(niter), int(nchunks), int(nchan)
         self.phase, self.major, self.minor = "planning", 0, 0
         self.iterations, self.peak, self.rebuilt = 0, None, 0
         self.chunks_done = None  # chunks back from the stretch in progress
@@ -46,6 +48,8 @@ class State:
             self.phase = event.name
             if event.nchunks is not None:
                 self.nchunks = event.nchunks
+            if event.nchan is not None:
+                self.nchan = event.nchan
         elif isinstance(event, events.ChunkDone):
             self.chunks_done = event.done
         elif isinstance(event, events.StretchStarted):
@@ -58,6 +62,8 @@ class State:
                 self.phase = f"minor cycle {self.minor + 1}"
             elif kind in _PHASES:
                 self.phase = _PHASES[kind]
+                if kind == "psf" and "major_cycle" in event.steps:
+                    self.major += 1  # tclean counts the first major cycle (the residual)
             else:
                 return False
         elif isinstance(event, events.Iterations):
@@ -71,12 +77,15 @@ class State:
         return True
 
     def remaining_s(self) -> float | None:
-        """Time left to niter at the iteration rate so far (an upper bound: a threshold or
-        convergence usually stops sooner)."""
-        if not self.iterations or self.first_iter_t is None or self.niter <= self.iterations:
+        """Time left if every channel used its niter, at the iteration rate so far (a bound:
+        a threshold or convergence usually stops much sooner)."""
+        budget = self.niter * self.nchan
+        if self.phase in ("restore", "finishing", "gather", "done"):
+            return None  # the deconvolution is over
+        if not self.iterations or self.first_iter_t is None or budget <= self.iterations:
             return None
         rate = self.iterations / max(time.time() - self.first_iter_t, 1e-3)
-        return (self.niter - self.iterations) / rate
+        return (budget - self.iterations) / rate
 
     def line(self) -> str:
         parts = [self.phase]
@@ -84,7 +93,7 @@ class State:
             parts.append(f"{self.nchunks} chunks" if self.chunks_done is None else
                          f"chunks {self.chunks_done}/{self.nchunks} done")
         if self.niter:
-            parts.append(f"{self.iterations}/{self.niter} iterations")
+            parts.append(f"{self.iterations} iterations (niter {self.niter} a channel)")
         if self.peak is not None:
             parts.append(f"peak residual {self.peak:.4g}")
         if self.rebuilt:
@@ -92,7 +101,7 @@ class State:
         parts.append(f"elapsed {time.time() - self.t0:.0f} s")
         left = self.remaining_s()
         if left is not None:
-            parts.append(f"at most {left:.0f} s left")
+            parts.append(f"at most {left:.0f} s left at this rate")
         return " | ".join(parts)
 
 

@@ -19,8 +19,8 @@ def test_a_run_on_a_terminal_shows_every_phase_live(ms_lsrk, client, tmp_path, m
     pclean(vis=ms_lsrk, imagename=str(tmp_path / "live"), cluster=client, niter=60,
            cycleniter=20, chanchunk=6, **IMAGING)
     text = out.getvalue()
-    for expected in ("cluster start", "2 chunks", "psf", "minor cycle 1", "major cycle 1",
-                     "/60 iterations", "peak residual", "restore", "gather", "done"):
+    for expected in ("cluster start", "2 chunks", "psf", "minor cycle 1", "major cycle 2",
+                     "iterations (niter 60 a channel)", "peak residual", "restore", "gather", "done"):
         assert expected in text, expected
 
 
