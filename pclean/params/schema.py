@@ -249,10 +249,15 @@ def from_text(name: str, text: str):
 
 
 def docstring() -> str:
-    lines = ["Parallel tclean for spectral cubes: tclean's parameters (names and defaults), "
-             "plus:", ""]
-    for p in PARALLEL_PARAMS:
-        lines.append(f"    {p.name} (default {p.default!r}): {p.doc}")
+    lines = ["Parallel tclean for spectral cubes: tclean's parameters (names, defaults and "
+             "casatasks' descriptions), then pclean's own.", ""]
+    for title, params in grouped():
+        lines.append(f"{title[0].upper()}{title[1:]}:")
+        for p in params:
+            lines.append(f"    {p.name} (default {p.default!r}): {p.doc or p.name}")
+        lines.append("")
+    lines += ["Defaults of cluster, nworkers, worker_memory, workdir, progress and "
+              "cluster_timeout come from dask.config (pclean config shows them)."]
     lines += ["", "tclean values not supported by the parallel path yet (an error names them):"]
     for name, (_check, reason) in UNSUPPORTED.items():
         lines.append(f"    {name}: {reason}")

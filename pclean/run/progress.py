@@ -153,7 +153,20 @@ def observer(progress, niter: int, post, console=None):
     lines elsewhere; True, the live display; False, none."""
     if progress is False:
         return None
-    state = State(niter)
     if progress or console is not None or sys.stderr.isatty():
-        return LiveDisplay(state, console)
-    return MajorCycleLog(state, post)
+        # the display, and the same events as lines in the CASA log
+        return Both(LiveDisplay(State(niter), console), MajorCycleLog(State(niter), post))
+    return MajorCycleLog(State(niter), post)
+
+
+class Both:
+    def __init__(self, *observers):
+        self.observers = observers
+
+    def notify(self, event) -> None:
+        for obs in self.observers:
+            obs.notify(event)
+
+    def close(self) -> None:
+        for obs in self.observers:
+            obs.close()

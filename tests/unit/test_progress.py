@@ -41,11 +41,12 @@ def test_the_state_follows_phases_cycles_and_iterations():
 def test_a_terminal_gets_a_live_display_drawn_by_rich():
     from rich.console import Console
 
-    out = io.StringIO()
-    shown = progress.observer(None, 100, print, console=Console(file=out, force_terminal=True,
-                                                               width=200))
-    assert isinstance(shown, progress.LiveDisplay)
+    out, logged = io.StringIO(), []
+    shown = progress.observer(None, 100, logged.append,
+                              console=Console(file=out, force_terminal=True, width=200))
+    assert isinstance(shown.observers[0], progress.LiveDisplay)
     _feed(shown)
+    assert "pclean: major cycle 2" in " ".join(logged)  # the same events in the CASA log
     shown.close()
     text = out.getvalue()
     for expected in ("cluster start", "psf", "minor cycle 1", "major cycle 2", "chunks 1/3 done",
