@@ -15,7 +15,8 @@ PACKAGED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 # parameter name -> its dask.config key
 KEYS = {"cluster": "pclean.cluster", "nworkers": "pclean.nworkers",
         "worker_memory": "pclean.worker-memory", "workdir": "pclean.workdir",
-        "progress": "pclean.progress", "cluster_timeout": "pclean.cluster-timeout"}
+        "progress": "pclean.progress", "cluster_timeout": "pclean.cluster-timeout",
+        "dashboard": "pclean.dashboard"}
 SLURM_KEYS = {"queue": "pclean.slurm.queue", "account": "pclean.slurm.account",
               "walltime": "pclean.slurm.walltime"}
 
@@ -39,7 +40,7 @@ def apply(p: dict, explicit: set[str]) -> dict:
                 # make the second refuse the first's
                 name_ = os.path.basename(os.path.abspath(str(out["imagename"])))
                 value = os.path.join(str(value), f"{name_}.pclean-work")
-            if value is not None:
+            if value is not None and not (name == "dashboard" and value is False):
                 out[name] = value
     if out.get("cluster") == "slurm":
         options = dict(out.get("cluster_options") or {})

@@ -240,8 +240,9 @@ def from_text(name: str, text: str):
     if lowered in ("true", "false") and kinds & {"cBool", "cBoolVec", "cVariant"}:
         return lowered == "true"
     if isinstance(literal, (list, tuple)) and kinds & _LISTS:
-        if not kinds & _NUMERIC:  # a list of strings or paths
-            return [str(v) for v in literal]
+        if not kinds & _NUMERIC:  # a list of strings or paths, written as one: [a, b]
+            # unbracketed commas are tclean's own selection syntax: --spw 0,1 is '0,1'
+            return [str(v) for v in literal] if text.strip().startswith(("[", "(")) else text
         return list(literal)
     if isinstance(literal, (int, float)) and not isinstance(literal, bool) and kinds & _NUMERIC:
         return literal

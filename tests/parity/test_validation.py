@@ -162,6 +162,9 @@ def test_command_line_values_take_the_schemas_types(ms_lsrk, tmp_path):
 
     assert schema.from_text("spw", "0") == "0"
     assert schema.from_text("field", "1") == "1"
+    assert schema.from_text("spw", "0,1") == "0,1"  # tclean's selection syntax, not a list
+    assert schema.from_text("spw", "['0', '1']") == ["0", "1"]  # one selection per MS
+    assert schema.from_text("scan", "1") == "1"
     assert schema.from_text("imsize", "96") == 96
     assert schema.from_text("imsize", "[96,80]") == [96, 80]
     assert schema.from_text("cell", "8arcsec") == "8arcsec"

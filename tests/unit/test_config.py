@@ -12,7 +12,8 @@ import pytest
 from pclean.params import config
 
 BASE = {"imagename": "/data/cube", "nworkers": None, "cluster": None, "worker_memory": None,
-        "workdir": None, "progress": None, "cluster_timeout": None, "cluster_options": None}
+        "workdir": None, "progress": None, "cluster_timeout": None, "cluster_options": None,
+        "dashboard": False}
 
 
 @pytest.fixture
@@ -38,10 +39,12 @@ def test_packaged_defaults_change_nothing():
 def test_a_users_yaml_sets_defaults_and_the_environment_and_the_call_win(user_config,
                                                                          monkeypatch):
     path = user_config("pclean:\n  nworkers: 3\n  worker-memory: 2GiB\n  workdir: /scratch\n"
+                       "  dashboard: true\n"
                        "  slurm:\n    queue: long\n    walltime: '04:00:00'\n")
     got = config.apply(BASE, set())
     assert got["nworkers"] == 3 and got["worker_memory"] == "2GiB"
     assert got["workdir"] == "/scratch/cube.pclean-work"  # a directory for every run's
+    assert got["dashboard"] is True
     assert got["cluster_options"] is None  # SLURM defaults only for SLURM runs
     slurm = config.apply(dict(BASE, cluster="slurm", cluster_options={"walltime": "1:00:00"}),
                          {"cluster", "cluster_options"})
