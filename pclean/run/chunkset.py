@@ -164,6 +164,10 @@ class DaskChunkSet(ChunkSet):
 
         spec = self.specs[k]
         while True:
+            full = resources.full_file_system([spec.workdir.root])
+            if full:  # CASA aborts a worker on a full disk (an uncaught AipsError): not again
+                raise OSError(28, f"{lost} -- the file system of {full} is full; the work "
+                                  f"directory is kept") from lost
             self.failures[k] += 1
             if self.failures[k] > self.allowed_failures:
                 raise waits.LostWorker(
