@@ -6,6 +6,7 @@ and compares every channel of every product numerically (``assert_cube_equal``).
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 
 import pytest
@@ -58,6 +59,41 @@ def client():
 
     with cluster.connect(None, nworkers=2) as c:
         yield c
+
+
+# an address nothing listens on: a call validation let through would fail differently there
+# (or hang), so tests calling with it also prove no worker or cluster is contacted
+NOWHERE = "tcp://127.0.0.1:9"
+
+
+def call_nowhere(ms, tmp_path, **kw):
+    """pclean on a small cube of ``ms`` at NOWHERE, ``kw`` overriding."""
+    from pclean import pclean
+
+    params = dict(vis=ms, imagename=str(tmp_path / "out"), specmode="cube", imsize=32,
+                  cell="12arcsec", cluster=NOWHERE)
+    params.update(kw)
+    return pclean(**params)
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """mounted(options) -> a fresh tmpfs directory (skips where mounting is not permitted)."""
+    made = []
+
+    def mount(options: str) -> str:
+        path = tmp_path / f"fs{len(made)}"
+        path.mkdir()
+        out = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {out.stderr.strip()}")
+        made.append(path)
+        return str(path)
+
+    yield mount
+    for path in made:
+        subprocess.run(["umount", str(path)], capture_output=True)
 
 
 _serial_cache = {}

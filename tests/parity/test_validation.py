@@ -6,19 +6,11 @@ import os
 
 import pytest
 
+from conftest import call_nowhere
 from pclean import ParameterError, pclean
 from pclean.params import schema
 
-# an address nothing listens on: if validation let a call through, connecting would fail
-# with a different error (or hang), so these tests also prove no worker/cluster is contacted
-NOWHERE = "tcp://127.0.0.1:9"
-
-
-def call(ms, tmp_path, **kw):
-    params = dict(vis=ms, imagename=str(tmp_path / "out"), specmode="cube", imsize=32,
-                  cell="12arcsec", cluster=NOWHERE)
-    params.update(kw)
-    return pclean(**params)
+call = call_nowhere
 
 
 @pytest.mark.parametrize("kw, message", [

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,32 +232,23 @@ def test_a_failed_gather_leaves_the_users_directory_as_it_was(ms_lsrk, tmp_path,
     assert unfinished and all(name.startswith("out.") for name in unfinished)
 
 
-def test_a_disk_that_fills_during_the_gather_is_named(ms_lsrk, tmp_path, monkeypatch):
+def test_a_disk_that_fills_during_the_gather_is_named(ms_lsrk, tmp_path, monkeypatch, mounted):
     """A real full file system (a tmpfs filled as the gather starts): the error names the
     directory that filled, and the user's directory holds only what it held."""
-    import subprocess
-
     from pclean.gather import execute
 
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        original = execute.on_workers
+    disk = Path(mounted("size=24m"))
+    original = execute.on_workers
 
-        def fill_then_gather(client, workers, calls):
-            _fill(disk / "filler")
-            return original(client, workers, calls)
+    def fill_then_gather(client, workers, calls):
+        _fill(disk / "filler")
+        return original(client, workers, calls)
 
-        monkeypatch.setattr(execute, "on_workers", fill_then_gather)
-        with pytest.raises(OSError, match=f"file system of {disk} is full"):
-            pclean(vis=ms_lsrk, imagename=str(disk / "out"), workdir=str(tmp_path / "work"),
-                   cluster=None, nworkers=2, niter=20, chanchunk=6, **IMAGING)
-        assert _listing(disk) == ["filler"]
-    finally:
-        subprocess.run(["umount", str(disk)], capture_output=True)
+    monkeypatch.setattr(execute, "on_workers", fill_then_gather)
+    with pytest.raises(OSError, match=f"file system of {disk} is full"):
+        pclean(vis=ms_lsrk, imagename=str(disk / "out"), workdir=str(tmp_path / "work"),
+               cluster=None, nworkers=2, niter=20, chanchunk=6, **IMAGING)
+    assert _listing(disk) == ["filler"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -293,36 +285,27 @@ def test_a_signal_to_the_coordinator_mid_run_stops_it_and_its_workers(ms_lsrk, t
     assert not alive and proc.returncode != 0
 
 
-def test_a_disk_that_fills_during_imaging_is_named(ms_lsrk, tmp_path):
+def test_a_disk_that_fills_during_imaging_is_named(ms_lsrk, tmp_path, mounted):
     """The work directory's file system filled in the first minor cycle: the run ends with
     an error naming that directory (not CASA's table message), and nothing appears in the
     user's directory. Either way CASA fails: an error from the chunk's call, or a worker
     aborted by an uncaught AipsError (seen in CI; rebuilding it would only abort the next)."""
-    import subprocess
+    disk = Path(mounted("size=32m"))
+    workdir = disk / "work"
+    ledger = workdir / "ledger.jsonl"
 
-    disk = tmp_path / "workdisk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        workdir = disk / "work"
-        ledger = workdir / "ledger.jsonl"
+    def fill():
+        waits.until(lambda: ledger.exists() and "minor_cycle" in ledger.read_text(), None,
+                    120, interval=0.05)
+        _fill(disk / "filler")
 
-        def fill():
-            waits.until(lambda: ledger.exists() and "minor_cycle" in ledger.read_text(), None,
-                        120, interval=0.05)
-            _fill(disk / "filler")
-
-        filler = threading.Thread(target=fill, daemon=True)
-        filler.start()
-        t0 = time.monotonic()
-        with pytest.raises(OSError) as info:
-            pclean(vis=ms_lsrk, imagename=str(tmp_path / "out"), workdir=str(workdir),
-                   cluster=None, nworkers=2, **RUN, **IMAGING)
-        filler.join(timeout=5)
-        assert time.monotonic() - t0 < 120
-        assert info.value.errno == 28 and str(disk) in str(info.value), info.value
-        assert _listing(tmp_path) == ["workdisk"]
-    finally:
-        subprocess.run(["umount", str(disk)], capture_output=True)
+    filler = threading.Thread(target=fill, daemon=True)
+    filler.start()
+    t0 = time.monotonic()
+    with pytest.raises(OSError) as info:
+        pclean(vis=ms_lsrk, imagename=str(tmp_path / "out"), workdir=str(workdir),
+               cluster=None, nworkers=2, **RUN, **IMAGING)
+    filler.join(timeout=5)
+    assert time.monotonic() - t0 < 120
+    assert info.value.errno == 28 and str(disk) in str(info.value), info.value
+    assert _listing(tmp_path) == [disk.name]

@@ -5,41 +5,14 @@ through would fail differently (or hang)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 
 import pytest
 
+from conftest import call_nowhere
 from pclean import ParameterError, pclean
 
-NOWHERE = "tcp://127.0.0.1:9"
-
-
-def call(ms, tmp_path, **kw):
-    params = dict(vis=ms, imagename=str(tmp_path / "out"), specmode="cube", imsize=32,
-                  cell="12arcsec", cluster=NOWHERE)
-    params.update(kw)
-    return pclean(**params)
-
-
-@pytest.fixture
-def mounted(tmp_path):
-    """mounted(options) -> a fresh tmpfs directory (skips where mounting is not permitted)."""
-    made = []
-
-    def mount(options: str) -> str:
-        path = tmp_path / f"fs{len(made)}"
-        path.mkdir()
-        out = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {out.stderr.strip()}")
-        made.append(path)
-        return str(path)
-
-    yield mount
-    for path in made:
-        subprocess.run(["umount", str(path)], capture_output=True)
+call = call_nowhere
 
 
 @pytest.mark.parametrize("kw, message", [
