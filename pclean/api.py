@@ -10,8 +10,8 @@ import time
 import warnings
 
 from pclean import casa, params, run
-from pclean.params import ParameterError, config, schema
-from pclean.run import cluster, progress
+from pclean.params import ParameterError, config, resume, schema
+from pclean.run import checkpoint, cluster, progress
 from pclean.run.events import Ledger, ProgressLog
 
 
@@ -50,6 +50,35 @@ class SerialFallback(UserWarning):
     """A call pclean hands to serial tclean (not a cube)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what scancel and a SLURM walltime send) during a run: stopped as Ctrl-C
+    stops it, so the cluster is closed and the run can be continued."""
+
+
+def _on_sigterm():
+    """During a run, SIGTERM raises Terminated (Python's default ends the process at once,
+    leaving the workers to their death timeout); the earlier handler comes back after."""
+    import contextlib
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+
+    def raise_terminated(signum, frame):
+        raise Terminated("pclean: terminated (SIGTERM)")
+
+    @contextlib.contextmanager
+    def installed():
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return installed()
+
+
 def pclean(*args, **kwargs) -> dict:
     p = schema.bind(args, kwargs)
     given = set(kwargs) | set(list(schema.signature().parameters)[:len(args)])
@@ -75,9 +104,16 @@ def run_params(raw: dict) -> dict:
 
         return tclean(**{k: p[k] for k in (q.name for q in schema.tclean_params())})
 
+    with _on_sigterm():
+        return _run_cube(p, timings, t_start)
+
+
+def _run_cube(p: dict, timings: dict, t_start: float) -> dict:
     shown = progress.observer(p["progress"], int(p["niter"]), casa.log)
     try:
-        plan = params.make_plan(p)  # every cube-wide value and check before any worker starts
+        # every cube-wide value and check before any worker starts; or the plan of an
+        # interrupted run of this call, to continue
+        plan = params.make_plan(p)
     except BaseException:
         _close(shown)
         raise
@@ -93,17 +129,28 @@ def run_params(raw: dict) -> dict:
                 _say(f"pclean: Dask dashboard at {cluster.dashboard_link(client) or 'none'}")
             workers = cluster.worker_addresses(client, p["nworkers"])
             timings["cluster_start"] = time.time() - t0
-            plan = params.with_chunks(plan, len(workers),
-                                      cluster.memory_limit_mb(client, workers))
+            if not plan.chunks:  # the recorded chunks, if a resumed run has them
+                plan = params.with_chunks(plan, len(workers),
+                                          cluster.memory_limit_mb(client, workers))
+                resume.save(plan)
             plan.write_manifest()
             from pclean import gather
 
+            recorded = None
+            if plan.resumed:
+                recorded = checkpoint.StretchLog(plan.workdir.stretches).read()
+                _say(f"pclean: continuing the interrupted run in {plan.workdir.root} "
+                     f"({len(recorded)} stretches of tclean's cycles done"
+                     + (", imaging complete" if _imaged(recorded) else "") + ")")
             _notify(shown, progress.Phase("chunks starting", len(plan.chunks), plan.grid.nchan))
             observers = [ProgressLog(casa.log), Ledger(plan.workdir.ledger)]
             observers += [shown] if shown else []
-            summary, chunk_status = run.image(plan, client, workers, timings, observers)
+            summary, chunk_status = run.image(plan, client, workers, timings, observers,
+                                              recorded)
             t0 = time.time()
             _notify(shown, progress.Phase("gather"))
+            if plan.resumed:
+                gather.recover(plan)
             written = gather.gather(plan, client, workers)
             timings["gather"] = time.time() - t0
             _notify(shown, progress.Phase("done"))
@@ -112,10 +159,12 @@ def run_params(raw: dict) -> dict:
         _close(shown)
         if failed:
             if os.path.isdir(plan.workdir.root):
-                casa.log(f"pclean failed; chunk images and CASA logs kept in "
-                         f"{plan.workdir.root}", "SEVERE")
+                casa.log(f"pclean stopped; chunk images, checkpoints and CASA logs kept in "
+                         f"{plan.workdir.root}: the same call continues from the last "
+                         f"completed stretch", "SEVERE")
         elif not p["keep_chunks"]:
             plan.workdir.remove()
+        resume.release(plan.workdir.root)
     if p["fitsout"]:
         from pclean.view import fitsio
 
@@ -132,6 +181,10 @@ def run_params(raw: dict) -> dict:
     casa.log("pclean timings: " + ", ".join(f"{k}={v:.2f}s" for k, v in timings.items()
                                             if isinstance(v, float)))
     return summary
+
+
+def _imaged(recorded: list) -> bool:
+    return bool(recorded) and any(c[0] == "close" for c in recorded[-1][0][0])
 
 
 def run_and_compare(params_: dict, ref_prefix: str | None = None, tolerance: float | None = None,

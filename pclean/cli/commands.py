@@ -17,7 +17,9 @@ from pclean.cli import args
 
 EXIT_CODES = """exit codes: 0 done; 1 the run failed (its error is printed; a run's work
 directory with the chunks' CASA logs is kept); 2 bad input (a parameter, a file, a command
-line), refused before any worker started."""
+line), refused before any worker started; 130 Ctrl-C, 143 SIGTERM (scancel, a walltime). A
+stopped or failed run continues from its last completed stretch when the same command is given
+again."""
 
 
 def _cmd_run(ns) -> int:
@@ -80,9 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, TypeError) as exc:
         print(f"pclean: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("pclean: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        from pclean.api import Terminated
+
+        print("pclean: interrupted (an imaging run continues when the same command is "
+              "given again)", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:  # a failed run: the message, not a traceback
         print(f"pclean: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

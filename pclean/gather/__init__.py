@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 from pclean.gather import execute, finalize, staging
 from pclean.params import chunking, gatherplan, resources
-from pclean.products import CHUNK_PRODUCTS
+from pclean.products import CHUNK_PRODUCTS, PRODUCTS
 
 
 def chunk_products(chunk_imagenames: list[str], products=CHUNK_PRODUCTS) -> list[str]:
@@ -58,4 +59,44 @@ def gather(plan, client, workers: list[str]) -> list[str]:
         raise
 
 
-__all__ = ["chunk_products", "gather", "plan_for"]
+def recover(plan) -> list[str]:
+    """Before the gather of a resumed run: undo what an interrupted gather left (a gather
+    killed outright cannot undo itself, ``staging.abort``). Its temporaries and ``unfinished``
+    are pclean's own: chunk images found in them (a one-chunk cube's, moved; the parts of a
+    virtual product, moved inside it) go back to their chunks, the rest is removed. The
+    chunk images put back."""
+    outs = [f"{prefix}.{prod}" for f, prefix in plan.outputs().items() for prod in PRODUCTS]
+    back = {}  # temporary -> the image moved there
+    if len(plan.chunks) == 1:
+        for f, prefix in plan.outputs().items():
+            for prod in CHUNK_PRODUCTS:
+                back[staging.temporary(f"{prefix}.{prod}")] = (
+                    f"{plan.chunks[0].imagename(f)}.{prod}")
+    for out, src in finalize.cube_products(plan).items():
+        outs.append(out)
+        back[staging.temporary(out)] = src
+    parts = {os.path.basename(f"{c.imagename(f)}.{prod}"): f"{c.imagename(f)}.{prod}"
+             for c in plan.chunks for f in plan.fields for prod in CHUNK_PRODUCTS}
+    unfinished = plan.workdir.unfinished
+    holders = [staging.temporary(out) for out in outs] + (
+        [os.path.join(unfinished, n) for n in sorted(os.listdir(unfinished))]
+        if os.path.isdir(unfinished) else [])
+    restored = []
+    for holder in holders:
+        if not os.path.lexists(holder):
+            continue
+        dest = back.get(holder)
+        if dest and not os.path.exists(dest):
+            shutil.move(holder, dest)
+            restored.append(dest)
+            continue
+        if os.path.isdir(holder):
+            for name in os.listdir(holder):
+                if name in parts and not os.path.exists(parts[name]):
+                    shutil.move(os.path.join(holder, name), parts[name])
+                    restored.append(parts[name])
+        shutil.rmtree(holder) if os.path.isdir(holder) else os.remove(holder)
+    return restored
+
+
+__all__ = ["chunk_products", "gather", "plan_for", "recover"]

@@ -16,6 +16,7 @@
     gatherplan   which chunk image goes into which final image
     workdir      every path of the run's work directory
     plan         the Plan record, its manifest and identity
+    resume       the same call continues an interrupted run; the work directory's lock
 """
 from pclean.params.errors import ParameterError, cannot_be_equal, serial_fails
 from pclean.params.plan import Plan, make_plan, with_chunks

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from pclean.casa import frames
 from pclean.jsonable import jsonable
-from pclean.params import chunking, cubewide, refusals, resources, spectral
+from pclean.params import chunking, cubewide, refusals, resources, resume, spectral
 from pclean.params.chunking import ChunkSpec
 from pclean.params.errors import ParameterError
 from pclean.params.imager import ImagingRecords, full_imager, records
@@ -36,6 +36,7 @@ class Plan:
     workdir: WorkDir
     cubewide: dict  # {provider name: value} (see cubewide)
     chunks: tuple[ChunkSpec, ...] = field(default=())
+    resumed: bool = False  # the plan of an interrupted run, continued (``resume``)
 
     @property
     def imagename(self) -> str:
@@ -97,8 +98,27 @@ def make_plan(p: dict) -> Plan:
     p = dict(p, imagename=imagename)
     workdir = WorkDir(os.path.abspath(p["workdir"] or imagename + ".pclean-work"))
     if os.path.exists(workdir.root):
-        raise ParameterError(f"workdir: {workdir.root} exists (left by an earlier run?); "
-                             "remove it or set workdir")
+        if not resume.is_run(workdir):
+            raise ParameterError(f"workdir: {workdir.root} exists and is not an interrupted "
+                                 "pclean run; remove it or set workdir")
+        resume.acquire(workdir.root)  # an earlier run's processes have ended
+        try:
+            saved = resume.load(workdir, p)
+        except BaseException:
+            resume.release(workdir.root)
+            raise
+        if saved is not None:
+            return saved
+        resume.start_afresh(workdir)
+    try:
+        return _plan(p, workdir)
+    except BaseException:
+        resume.release(workdir.root)
+        raise
+
+
+def _plan(p: dict, workdir: WorkDir) -> Plan:
+    imagename = p["imagename"]
     recs = records(p)
     frames.start_afresh(p["vis"])
     try:
@@ -110,12 +130,15 @@ def make_plan(p: dict) -> Plan:
     resources.check_writable(imagename, workdir.root)
     resources.check_disk(p, grid.nchan, grid.nstokes, workdir.root, int(p["niter"]) > 0)
     workdir.create()
+    resume.acquire(workdir.root)
     try:
         values = cubewide.compute(cubewide.PlanContext(p, recs, grid, workdir))
+        plan = Plan(params=p, records=recs, grid=grid, workdir=workdir, cubewide=values)
+        resume.save(plan)
     except BaseException:
         workdir.remove()
         raise
-    return Plan(params=p, records=recs, grid=grid, workdir=workdir, cubewide=values)
+    return plan
 
 
 def with_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None) -> Plan:

@@ -25,12 +25,15 @@ DISK_MARGIN = 1.10
 def image_bytes(nchan: int, imsize, nstokes: int, deconvolves: bool, restores: bool,
                 pbcor: bool) -> tuple[int, int]:
     """(chunk images, final products) in bytes, at least: every product's planes of float32
-    pixels once in the chunks (their halo channels excluded) and once in the final cube."""
+    pixels once in the chunks (their halo channels excluded) and once in the final cube; when
+    deconvolving, the chunks also keep their model and residual as a minor cycle found them
+    (``workers.undo``: a stretch in progress can be undone)."""
     nx, ny = (list(np.atleast_1d(imsize)) * 2)[:2]
     plane = int(nx) * int(ny) * int(nstokes) * 4
     made = [p for p in products.expected(deconvolves, restores, pbcor, False) if p != "sumwt"]
     total = len(made) * nchan * plane
-    return total, total
+    undo = (2 if deconvolves else 0) * nchan * plane
+    return total + undo, total
 
 
 def _existing(path: str) -> str:

@@ -2,8 +2,12 @@
 
     <root>/manifest.json            the plan (``Plan.manifest``), with its identity
     <root>/ledger.jsonl             what the run did, stretch by stretch (``run.events.Ledger``)
+    <root>/stretches.jsonl          each completed stretch's calls and results (``run.checkpoint``)
+    <root>/plan.pickle              the plan, to resume the same call from (``params.resume``)
+    <root>/lock                     held by the run's coordinator while it runs
     <root>/chunk-0003/chunk-0003.*  chunk 3's own-channel images (field 0; ``_<f>`` outliers)
     <root>/chunk-0003/chunk-0003-grid.*  its gridded sub-cube, when it has halo channels
+    <root>/chunk-0003/undo/         what the stretch in progress changed, as it was (``workers.undo``)
     <root>/halo/model-000042.npy    cube channel 42's model plane, left for the neighbours
     <root>/logs/                    every worker's CASA log
     <root>/worker-<pid>/            a worker process's current directory (CASA scratch tables)
@@ -11,8 +15,9 @@
     <root>/serial-pb.vptable        serial's primary-beam model, pinned
     <root>/unfinished/              what a failed gather had written (never the user's directory)
 
-It must be on a file system every worker sees. Nothing here is the user's: it is created new
-(an existing one is an error) and removed after the gather unless ``keep_chunks``."""
+It must be on a file system every worker sees. Nothing here is the user's: it is created new,
+continued by the same call after an interruption (``params.resume``), and removed after the
+gather unless ``keep_chunks``."""
 from __future__ import annotations
 
 import os
@@ -67,6 +72,18 @@ class WorkDir:
         return os.path.join(self.root, "ledger.jsonl")
 
     @property
+    def stretches(self) -> str:
+        return os.path.join(self.root, "stretches.jsonl")
+
+    @property
+    def plan(self) -> str:
+        return os.path.join(self.root, "plan.pickle")
+
+    @property
+    def lock(self) -> str:
+        return os.path.join(self.root, "lock")
+
+    @property
     def unfinished(self) -> str:
         """Where a failed gather leaves what it had written (``gather.staging``)."""
         return os.path.join(self.root, "unfinished")
@@ -75,8 +92,8 @@ class WorkDir:
         return os.path.abspath(path).startswith(self.root.rstrip("/") + "/")
 
     def create(self) -> None:
-        """Make the root; FileExistsError if it is there (left by an earlier run?)."""
-        os.makedirs(self.root)
+        """Make the root and its parts (the root may be an emptied one, ``params.resume``)."""
+        os.makedirs(self.root, exist_ok=True)
         for sub in (self.logs, os.path.dirname(self.halo_plane(0)),
                     os.path.dirname(self.density)):
             os.makedirs(sub, exist_ok=True)

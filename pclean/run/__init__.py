@@ -2,6 +2,7 @@
 
     cluster    where chunks run (embedded cluster, a scheduler, SLURM jobs)
     chunkset   the chunks of a run called together (a Dask actor each), emitting events
+    checkpoint every completed stretch's calls and results: what a resume starts from
     loop       tclean's cycle sequence, written against a chunk set
     iteration  the cube-wide iteration control (serial's one iterbot, fed combined records)
     psfbeams   the psf beam fill and the common beam, from every chunk's psf
@@ -14,18 +15,23 @@ import time
 
 from pclean import casa
 from pclean.params import placement
-from pclean.run import chunkset, iteration, loop, summary
+from pclean.run import checkpoint, chunkset, iteration, loop, summary
 
 
-def image(plan, client, workers: list[str], timings: dict, observers=()) -> tuple[dict, list]:
+def image(plan, client, workers: list[str], timings: dict, observers=(),
+          recorded: list | None = None) -> tuple[dict, list]:
     """Image every chunk of ``plan`` (chunks planned) on ``workers``; tclean's summary dict
     (without deconvolution: empty) and each chunk's status. ``timings`` gets the seconds the
-    chunks took to start and to image."""
+    chunks took to start and to image. ``recorded``: the checkpointed stretches of an
+    interrupted run of this plan, to continue after (``checkpoint``)."""
     p = plan.params
     t0 = time.time()
     where = placement.place([(c.img_first, c.img_nchan) for c in plan.chunks], workers,
                             plan.chunks[0].npix)
-    chunks = chunkset.DaskChunkSet(client, plan.chunks, where, observers)
+    log = checkpoint.StretchLog(plan.workdir.stretches)
+    if recorded:
+        log.truncate(len(recorded))  # a line cut short by the interruption goes
+    chunks = chunkset.DaskChunkSet(client, plan.chunks, where, observers, log, recorded)
     timings["worker_startup"] = time.time() - t0
     t0 = time.time()
     control = None
@@ -40,5 +46,6 @@ def image(plan, client, workers: list[str], timings: dict, observers=()) -> tupl
         if control:
             control.done()
     timings["imaging"] = time.time() - t0
+    timings["checkpoints"] = chunks.checkpoint_s
     summ = summary.tclean_summary(outcome.summary, p["fullsummary"]) if control else {}
     return summ, outcome.status

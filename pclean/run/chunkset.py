@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from pclean.params import resources
-from pclean.run import events, waits
+from pclean.run import checkpoint, events, waits
 from pclean.workers.steps import PerChunk, Step
 
 
@@ -72,39 +72,92 @@ class ChunkSet:
 class DaskChunkSet(ChunkSet):
     """A ChunkImager actor per chunk, on the worker given for it.
 
-    A chunk whose worker is lost (killed, out of memory, its job ended) is rebuilt: a new actor
-    on the live worker with the fewest chunks replays every stretch the chunk had received, in
-    order, then the one in progress. A chunk's state is a function of its spec and those calls
-    (its neighbours' halo planes are kept by cycle, ``workers.planes.version``), so the cube is
-    bit-identical to an undisturbed run's. At most ``distributed.scheduler.allowed-failures``
-    rebuilds per chunk (Dask's convention for a task), then an error naming the chunk."""
+    Every completed stretch is checkpointed (``log``: the calls and results, see
+    ``checkpoint``). A run resumed from its checkpoints (``recorded``) replays them to the
+    caller without calling any chunk, as long as the caller asks for the same calls (the cycle
+    loop and its iteration control, fed the same records, do), and only then starts the actors,
+    each continuing from its images after the last recorded stretch.
 
-    def __init__(self, client, specs: list, workers: list[str], observers=None):
+    A chunk whose worker is lost (killed, out of memory, its job ended) is rebuilt the same
+    way: a new actor on the live worker with the fewest chunks continues from the chunk's
+    images after the last completed stretch (``workers.undo`` rolls back the one in progress)
+    and runs the stretch in progress again. A chunk's state is a function of its spec and the
+    calls it has received (its neighbours' halo planes are kept by cycle,
+    ``workers.planes.version``), so the cube is bit-identical to an undisturbed run's. At most
+    ``distributed.scheduler.allowed-failures`` rebuilds per chunk (Dask's convention for a
+    task), then an error naming the chunk."""
+
+    def __init__(self, client, specs: list, workers: list[str], observers=None, log=None,
+                 recorded: list | None = None):
         import dask
 
         super().__init__(specs, observers)
         self.client, self.workers = client, list(workers)
         self.allowed_failures = int(dask.config.get("distributed.scheduler.allowed-failures", 3))
+        self.log = log  # checkpoint.StretchLog, or None
+        self.resuming = recorded is not None  # chunk directories may hold an earlier try
+        self.recorded = list(recorded or [])
+        self.replayed = 0
         self.history: list[list] = [[] for _ in self.specs]  # every stretch's calls, per chunk
+        self.psf: list = [None] * len(self.specs)  # each chunk's make_psf result
         self.failures = [0] * len(self.specs)
-        futures = [self._submit(spec, w) for spec, w in zip(self.specs, self.workers)]
+        self.checkpoint_s = 0.0  # writing the checkpoints, on the coordinator
+        self.actors = None
+        if not self.recorded:
+            self._start()
+
+    def _start(self) -> None:
+        """An actor per chunk, continuing after the stretches it has seen (none: new)."""
+        resumed = self.resuming
+        futures = [self._submit(k, w) for k, w in enumerate(self.workers)]
         self.actors, lost = [], {}
         for k, fut in enumerate(futures):
             try:
-                self.actors.append(waits.result(client, fut, self.workers[k], _describe(k, self)))
+                self.actors.append(waits.result(self.client, fut, self.workers[k],
+                                                _describe(k, self)))
             except waits.LostWorker as exc:
                 self.actors.append(None)
                 lost[k] = exc
         for k, exc in lost.items():
             self._rebuild(k, None, exc)
+        if resumed:
+            self.emit(events.Resumed(self.replayed, checkpoint.chunk_state(
+                self.history[0], self.psf[0])["minor_done"]))
 
-    def _submit(self, spec, worker: str):
+    def _replay(self, calls):
+        """The recorded results of the next recorded stretch, if ``calls`` are its calls."""
+        rec_calls, rec_results = self.recorded[self.replayed]
+        if not checkpoint.same_calls(calls, rec_calls):
+            raise RuntimeError(
+                f"resuming: stretch {self.replayed + 1} asks for other calls than the "
+                f"checkpointed run made ({[c[0] for c in calls[0]]} against "
+                f"{[c[0] for c in rec_calls[0]]}); remove the work directory "
+                f"{self.specs[0].workdir.root} to image afresh")
+        self.replayed += 1
+        self._done(rec_calls, rec_results, log=False)
+        return rec_results
+
+    def _done(self, calls, results, log: bool = True) -> None:
+        for k, c in enumerate(calls):
+            self.history[k].append(c)
+            for i, (name, *_args) in enumerate(c):
+                if name == "make_psf":
+                    self.psf[k] = results[k][i]
+        if log and self.log is not None:
+            t0 = time.perf_counter()
+            self.log.append(calls, results)
+            self.checkpoint_s += time.perf_counter() - t0
+
+    def _submit(self, k: int, worker: str):
         from pclean.workers.actor import ChunkImager
 
+        resume = checkpoint.chunk_state(self.history[k], self.psf[k]) if (
+            self.history[k] or self.failures[k] or self.resuming) else None
         # pinned: a task waiting for a worker that has gone waits for ever, hence the
         # health-checked waits (waits.result)
-        return self.client.submit(ChunkImager, spec, actor=True, pure=False, workers=[worker],
-                                  allow_other_workers=False)
+        return self.client.submit(ChunkImager, self.specs[k], resume, actor=True, pure=False,
+                                  workers=[worker], allow_other_workers=False)
+
 
     def _result(self, k: int, fut):
         worker = self.workers[k]
@@ -123,6 +176,10 @@ class DaskChunkSet(ChunkSet):
                                f" -- CASA logs in {self.specs[k].logdir}") from exc
 
     def _call(self, calls):
+        if self.replayed < len(self.recorded):
+            return self._replay(calls)
+        if self.actors is None:
+            self._start()
         futures = [self._send(k, c) for k, c in enumerate(calls)]
         out, lost = [], {}
         for k, fut in enumerate(futures):
@@ -139,8 +196,7 @@ class DaskChunkSet(ChunkSet):
         # (measured: the worker a chunk was rebuilt on while its own chunk made its psf died)
         for k, exc in lost.items():
             out[k] = self._rebuild(k, calls[k], exc)
-        for k, c in enumerate(calls):
-            self.history[k].append(c)
+        self._done(calls, out)
         return out
 
     def _send(self, k: int, calls):
@@ -156,10 +212,8 @@ class DaskChunkSet(ChunkSet):
             raise
 
     def _rebuild(self, k: int, current, lost: Exception):
-        """Chunk ``k`` on a live worker, replayed up to and including ``current`` (the
-        stretch in progress, or None at creation); its result."""
-        import shutil
-
+        """Chunk ``k`` on a live worker, continuing after its last completed stretch, then
+        ``current`` (the stretch in progress, or None at creation); its result."""
         from pclean import casa
 
         spec = self.specs[k]
@@ -178,28 +232,36 @@ class DaskChunkSet(ChunkSet):
             if not live:
                 raise waits.LostWorker(f"{lost} -- and no worker is left to rebuild it on")
             worker = min(live, key=lambda w: (self.workers.count(w), w))
-            casa.log(f"pclean: {lost}; rebuilding {spec.name} on {worker} (replaying "
-                     f"{len(self.history[k])} stretches)", "WARN")
+            casa.log(f"pclean: {lost}; rebuilding {spec.name} on {worker} (from its images "
+                     f"after stretch {len(self.history[k])})", "WARN")
             self.emit(events.ChunkRebuilt(spec.index, self.workers[k], worker,
                                           len(self.history[k])))
             self.workers[k] = worker
-            # the lost actor's images, as far as it got: the new one makes them again
-            shutil.rmtree(spec.dir, ignore_errors=True)
             try:
-                self.actors[k] = self._result(k, self._submit(spec, worker))
-                for calls in self.history[k] + ([current] if current is not None else []):
-                    sent = self._send(k, calls)
-                    if isinstance(sent, waits.LostWorker):
-                        raise sent
-                    result = self._result(k, sent)
-                return None if current is None else result
+                self.actors[k] = self._result(k, self._submit(k, worker))
+                if current is None:
+                    return None
+                sent = self._send(k, current)
+                if isinstance(sent, waits.LostWorker):
+                    raise sent
+                return self._result(k, sent)
             except waits.LostWorker as again:
                 lost = again
 
     def close(self) -> None:
+        if self.actors is None:
+            return  # replayed only: no actor was started
         if any(w not in waits.live_workers(self.client) for w in self.workers):
             return  # a chunk's worker is gone: the others are closed with the cluster
-        super().close()
+        # closing after a failure is not a stretch of the run: the actors' own close, so that
+        # their images stay as the stretch in progress left them (``workers.undo``)
+        try:
+            futures = {k: actor.close() for k, actor in enumerate(self.actors)
+                       if actor is not None}
+            for k, fut in futures.items():
+                waits.result(self.client, fut, self.workers[k], _describe(k, self))
+        except Exception:
+            pass
 
 
 def _describe(k: int, chunks: DaskChunkSet) -> str:

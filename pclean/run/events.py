@@ -56,12 +56,22 @@ class ChunkDone:
 
 @dataclass(frozen=True)
 class ChunkRebuilt:
-    """A chunk lost with its worker, started again on ``on`` and replayed."""
+    """A chunk lost with its worker, started again on ``on`` from its images after the
+    stretches it had completed (``after``), then given the one in progress again."""
 
     chunk: int
     lost: str
     on: str
-    replayed: int  # stretches replayed before the one in progress
+    after: int  # stretches its images had seen
+    t: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A run continued from its checkpoints: ``stretches`` replayed, ``minor_cycles`` in them."""
+
+    stretches: int
+    minor_cycles: int
     t: float = field(default_factory=time.time)
 
 

@@ -12,9 +12,11 @@ needs); the deconvolver works on images of the chunk's own channels only (see
 :class:`pclean.params.chunking.ChunkSpec` and :mod:`pclean.workers.planes`). Cube-wide values
 are applied through their providers' chunk hooks (:mod:`pclean.params.cubewide`).
 
-Its state is a function of its ChunkSpec and the calls it has received: a chunk lost with
-its worker is rebuilt by a new actor that replays them (``run.chunkset``), reading every
-neighbour's halo planes as they were at each cycle (they are kept by version).
+Its state is a function of its ChunkSpec and the calls it has received, and it is on disk
+after each stretch of calls: a new actor given ``resume`` (``run.checkpoint.chunk_state``)
+continues from there, after rolling back what a stretch in progress had changed (``undo``).
+That is how a lost chunk is rebuilt and an interrupted run resumed; every neighbour's halo
+planes are read as they were at each cycle (they are kept by version).
 """
 from __future__ import annotations
 
@@ -26,12 +28,14 @@ import time
 
 from pclean import casa
 from pclean.casa import frames
+from pclean.params import resume as resume_lock
 from pclean.params import spectral
 from pclean.params.chunking import ChunkSpec
 from pclean.params.cubewide import ChunkHooks
 from pclean.params.gridders import family
 from pclean.params.imager import full_imager
 from pclean.workers import planes, psf
+from pclean.workers.undo import Undo
 
 __all__ = ["ChunkImager", "peak_rss_mb"]
 
@@ -56,14 +60,27 @@ def _timed(method):
 class ChunkImager:
     """One chunk's CASA imaging tools, driven by the coordinator (a Dask actor)."""
 
-    def __init__(self, spec: ChunkSpec):
+    def __init__(self, spec: ChunkSpec, resume: dict | None = None):
+        """``resume``: continue after the stretches a chunk's images have seen (see
+        ``run.checkpoint.chunk_state``); None: a new chunk."""
         # one CASA log per worker process (several chunks may share a worker)
         casa.init_worker(os.path.join(spec.logdir, f"casa-worker-{os.getpid()}.log"))
         self.spec = spec
+        # held while the chunk lives: a new call against the work directory waits for it
+        self._lock = resume_lock.hold_shared(spec.workdir.root)
         self.hooks = ChunkHooks(spec.cubewide)
         self.busy = {}  # seconds spent in each imaging step (load balance, benchmarks)
         self.report = {}  # what cube-wide values report from the chunk
         self.minor_done = 0  # minor cycles completed: the version of the halo planes
+        self.stretch = 0  # stretches of calls begun
+        self.undo = Undo(spec.dir, self.busy)
+        resumed = bool(resume and resume["stretches"])
+        if resume is not None and not resumed:
+            import shutil
+
+            shutil.rmtree(spec.dir, ignore_errors=True)  # as far as a lost actor had got
+        elif resumed:
+            self._roll_back(resume)
         ct = casa.tools()
         os.makedirs(spec.dir, exist_ok=True)
         # CASA quirk: BriggsCubeWeightor writes a transient table IMAGING_WEIGHT_<rows>_<times>_
@@ -96,8 +113,28 @@ class ChunkImager:
         self.sd = {}
         if spec.deconvolve:
             for f in spec.fields:
+                decpars = spec.decpars(f)
+                if resumed and os.path.isdir(f"{spec.imagename(f)}.mask"):
+                    # CASA refuses a mask given again beside the chunk's existing one
+                    decpars = dict(decpars, mask="")
                 self.sd[f] = ct.synthesisdeconvolver()
-                self.sd[f].setupdeconvolution(decpars=spec.decpars(f))
+                self.sd[f].setupdeconvolution(decpars=decpars)
+        if resumed:
+            for sd in self.sd.values():
+                sd.checkrestoringbeam()  # as make_psf leaves the deconvolver
+            if resume["reinit"]:  # the minor cycle that follows reads what these leave
+                self.setup_mask()
+                self.init_minor()
+
+    def _roll_back(self, resume: dict) -> None:
+        """The chunk's images as they were after ``resume["stretches"]`` stretches: undo the
+        one in progress and drop the halo planes of its minor cycle (they are made again)."""
+        self.undo.roll_back(resume["stretches"])
+        self.stretch = resume["stretches"]
+        self.minor_done = resume["minor_done"]
+        self.report = dict(resume["report"])
+        for _f, _plane, path in self.spec.halo_outputs:
+            planes.drop_after(path, self.minor_done)
 
     def _define_cube(self, f: str) -> dict:
         """Field ``f``'s full-cube coordinate system, defined here as serial tclean defines it
@@ -171,7 +208,7 @@ class ChunkImager:
         # CASA fits (and logs) the main field's psf; an outlier field's beams are its own
         return {"beams": {f: psf.read(f"{spec.imagename(f)}.psf") for f in spec.fields},
                 "valid": {f: valid for f in spec.fields},
-                "memreq_gb_per_chan": memreq / spec.img_nchan}
+                "memreq_gb_per_chan": memreq / spec.img_nchan, "report": dict(self.report)}
 
     def set_psf_beams(self, beams: dict) -> None:
         """The cube-wide fill of unfitted psf beams (see run.psfbeams), before the deconvolver
@@ -202,10 +239,18 @@ class ChunkImager:
 
     @_timed
     def setup_mask(self) -> dict:
+        for f in self.sd:
+            mask = f"{self.spec.imagename(f)}.mask"
+            if not os.path.isdir(mask):
+                # the first setup_mask makes the mask; user and pb masks are made only then
+                self.undo.keep(self.stretch, mask)
         return {f: bool(sd.setupmask()) for f, sd in self.sd.items()}
 
     @_timed
     def minor_cycle(self, controls: dict) -> dict:
+        for f in self.sd:  # CASA's minor cycle writes the model and the residual it leaves
+            for product in ("model", "residual"):
+                self.undo.keep(self.stretch, f"{self.spec.imagename(f)}.{product}")
         with casa.omp_threads_set(self.hooks.cycle_threads()):
             records = {f: sd.executeminorcycle(iterbotrecord=controls)
                        for f, sd in self.sd.items()}
@@ -226,6 +271,8 @@ class ChunkImager:
             plane = (common_planes or {}).get(f) if beam is not None else None
             previous = None
             psf_path = f"{self.spec.imagename(f)}.psf"
+            for product in ("image", "image.pbcor") + (("psf",) if plane is not None else ()):
+                self.undo.keep(self.stretch, f"{self.spec.imagename(f)}.{product}")
             if beam is not None:
                 # a cube-wide beam (restoringbeam='common') computed by the coordinator
                 self.sd[f].done()
@@ -263,6 +310,8 @@ class ChunkImager:
         """Run ``(method, *args)`` steps in order; their results. One actor call for a whole
         stretch of tclean's sequence that needs nothing from the coordinator in between, so
         the coordinator waits for the slowest chunk once per stretch, not once per step."""
+        self.stretch += 1
+        self.undo.start(self.stretch)
         results = []
         for name, *args in calls:
             try:
@@ -280,6 +329,9 @@ class ChunkImager:
             if tool is not None:
                 tool.done()
         self.sd, self.pn, self.si = {}, {}, None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
         # the run's directories are removed after gathering: leave the worker somewhere that
         # stays (a reused worker in a deleted cwd fails every later casacore call)
         import tempfile

@@ -142,6 +142,17 @@ def version(path: str, cycle: int) -> str:
     return f"{path[:-len('.npy')]}.c{cycle:04d}.npy"
 
 
+def drop_after(path: str, cycle: int) -> None:
+    """Remove the versions of a halo plane written after minor cycle ``cycle`` (by a cycle
+    that is being done again)."""
+    import glob
+
+    stem = path[:-len(".npy")]
+    for found in glob.glob(f"{glob.escape(stem)}.c[0-9][0-9][0-9][0-9].npy"):
+        if int(found[-len("0000.npy"):-len(".npy")]) > cycle:
+            os.remove(found)
+
+
 def latest(path: str, cycle: int) -> str | None:
     """The newest version of a halo plane written in minor cycle ``cycle`` or before (an owner
     that did no iterations in a cycle leaves none for it); None if there is none."""

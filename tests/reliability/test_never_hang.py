@@ -95,8 +95,9 @@ def undisturbed(ms_lsrk, tmp_path_factory):
 @pytest.mark.parametrize("step", ["make_psf", "minor_cycle", "major_cycle"])
 def test_a_chunk_lost_mid_run_is_rebuilt_bit_identical(ms_lsrk, tmp_path, step, undisturbed):
     """SIGKILL a worker as a stretch with ``step`` starts: its chunks are rebuilt on the other
-    worker by replaying their stretches, and the cube and the return dict equal an
-    undisturbed run's bit for bit."""
+    worker from their images after the last completed stretch (the one in progress undone,
+    then done again), and the cube and the return dict equal an undisturbed run's bit for
+    bit."""
     imagename = str(tmp_path / "killed")
     with cluster.connect(None, nworkers=2) as client:
         pids = _worker_pids(client)
