@@ -117,3 +117,24 @@ def serial(tmp_path_factory):
 
 
 from oracle import run_serial  # noqa: E402  (after the CASA environment above is set)
+
+
+def stop_at(monkeypatch, kind: str, step: str, nth: int) -> None:
+    """Ctrl-C (a KeyboardInterrupt on the coordinator) at the ``nth`` event ``kind`` of the
+    stretches with ``step``: a ChunkDone is a chunk's part of a stretch, the others' still
+    running."""
+    from pclean.run import events
+
+    seen = {"in": False, "n": 0}
+    original = events.ProgressLog.notify
+
+    def notify(self, event):
+        if isinstance(event, events.StretchStarted):
+            seen["in"] = step in event.steps
+        if seen["in"] and type(event).__name__ == kind:
+            seen["n"] += 1
+            if seen["n"] == nth:
+                raise KeyboardInterrupt("stopped by the test")
+        return original(self, event)
+
+    monkeypatch.setattr(events.ProgressLog, "notify", notify)

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from conftest import NOWHERE
+from conftest import NOWHERE, stop_at
 from pclean import ParameterError, pclean
 from pclean.params import resume
-from pclean.run import chunkset, events, waits
+from pclean.run import chunkset, waits
 
 IMAGING = dict(specmode="cube", imsize=48, cell="12arcsec", pblimit=0.2)
 # 12 channels in 3 chunks, several minor and major cycles
@@ -60,25 +60,6 @@ def undisturbed(ms_lsrk, tmp_path_factory, client):
     return _products(prefix), result
 
 
-def _stop_at(monkeypatch, kind: str, step: str, nth: int) -> None:
-    """Ctrl-C (a KeyboardInterrupt on the coordinator) at the ``nth`` event ``kind`` of the
-    stretches with ``step``: a ChunkDone is a chunk's part of a stretch, the others' still
-    running."""
-    seen = {"in": False, "n": 0}
-    original = events.ProgressLog.notify
-
-    def notify(self, event):
-        if isinstance(event, events.StretchStarted):
-            seen["in"] = step in event.steps
-        if seen["in"] and type(event).__name__ == kind:
-            seen["n"] += 1
-            if seen["n"] == nth:
-                raise KeyboardInterrupt("stopped by the test")
-        return original(self, event)
-
-    monkeypatch.setattr(events.ProgressLog, "notify", notify)
-
-
 def _ledger(prefix: str) -> list[dict]:
     with open(prefix + ".pclean-work/ledger.jsonl") as f:
         return [json.loads(line) for line in f]
@@ -95,7 +76,7 @@ def test_an_interrupted_run_continues_bit_identical(ms_lsrk, tmp_path, client, u
                                                     monkeypatch, capsys, kind, step, nth):
     prefix = str(tmp_path / "cut")
     with monkeypatch.context() as m:
-        _stop_at(m, kind, step, nth)
+        stop_at(m, kind, step, nth)
         with pytest.raises(KeyboardInterrupt):
             pclean(vis=ms_lsrk, imagename=prefix, cluster=client, **RUN)
     assert sorted(os.listdir(tmp_path)) == ["cut.pclean-work"]  # no product yet
@@ -123,7 +104,7 @@ def test_clark_with_a_mask_continues_with_bit_identical_images(ms_lsrk, tmp_path
     calm, prefix = str(tmp_path / "calm"), str(tmp_path / "cut")
     want_result = pclean(vis=ms_lsrk, imagename=calm, cluster=client, **CLARK)
     with monkeypatch.context() as m:
-        _stop_at(m, "ChunkDone", "minor_cycle", 5)
+        stop_at(m, "ChunkDone", "minor_cycle", 5)
         with pytest.raises(KeyboardInterrupt):
             pclean(vis=ms_lsrk, imagename=prefix, cluster=client, **CLARK)
     result = pclean(vis=ms_lsrk, imagename=prefix, cluster=client, **CLARK)
@@ -179,7 +160,7 @@ def interrupted(ms_lsrk, tmp_path, client, monkeypatch):
     """A run stopped in its second minor cycle: its prefix."""
     prefix = str(tmp_path / "cut")
     with monkeypatch.context() as m:
-        _stop_at(m, "ChunkDone", "minor_cycle", 4)
+        stop_at(m, "ChunkDone", "minor_cycle", 4)
         with pytest.raises(KeyboardInterrupt):
             pclean(vis=ms_lsrk, imagename=prefix, cluster=client, **RUN)
     return prefix
