@@ -199,4 +199,4 @@ def fake_plan(ranges, fields=("0",), niter=100, restoration=True, pbcor=False, c
         records=SimpleNamespace(decpars={f: {"usemask": "user"} for f in fields}),
         grid=SimpleNamespace(nchan=nchan, nstokes=nstokes),
         chunks=[SimpleNamespace(first=f, nchan=n) for f, n in ranges],
-        fields=list(fields), common_beam=common)
+        fields=list(fields), common_beam=common, continues=False)

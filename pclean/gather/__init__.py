@@ -13,6 +13,7 @@ import shutil
 
 from pclean.gather import execute, finalize, staging
 from pclean.params import chunking, gatherplan, resources
+from pclean.params.validate import CONTINUE_KEEPS
 from pclean.products import CHUNK_PRODUCTS, PRODUCTS
 
 
@@ -30,8 +31,12 @@ def chunk_products(chunk_imagenames: list[str], products=CHUNK_PRODUCTS) -> list
 
 
 def plan_for(plan) -> gatherplan.GatherPlan:
-    """The gather plan of an imaged run (``plan``: the params Plan, chunks closed)."""
-    made = {f: chunk_products([c.imagename(f) for c in plan.chunks]) for f in plan.fields}
+    """The gather plan of an imaged run (``plan``: the params Plan, chunks closed). A
+    continued clean leaves the earlier call's psf, pb and mask as they are (serial's second
+    call does not change them)."""
+    keep = CONTINUE_KEEPS if plan.continues else ()
+    made = {f: [prod for prod in chunk_products([c.imagename(f) for c in plan.chunks])
+                if prod not in keep] for f in plan.fields}
     return gatherplan.make(list(plan.chunks), plan.outputs(), made, plan.params["gather"],
                            plan.single_beam, chunking.plane_pixels(plan.params["imsize"]),
                            plan.grid.nstokes)
@@ -42,7 +47,9 @@ def gather(plan, client, workers: list[str]) -> list[str]:
     appear together when all are complete, or not at all (``staging``)."""
     gplan = plan_for(plan)
     cube = finalize.cube_products(plan)
-    stage = staging.Staging(gplan.outputs + list(cube), plan.workdir.unfinished)
+    outputs = gplan.outputs + list(cube)
+    stage = staging.Staging(outputs, plan.workdir.unfinished,
+                            replace=outputs if plan.continues else ())
     stage.check_new()
     try:
         execute.execute(gplan, client, workers, stage)
@@ -81,6 +88,13 @@ def recover(plan) -> list[str]:
     holders = [staging.temporary(out) for out in outs] + (
         [os.path.join(unfinished, n) for n in sorted(os.listdir(unfinished))]
         if os.path.isdir(unfinished) else [])
+    for out in outs:  # a commit cut short: the earlier call's image comes back if it is missing
+        aside = staging.replaced(out)
+        if os.path.lexists(aside):
+            if os.path.exists(out):
+                shutil.rmtree(aside)
+            else:
+                os.rename(aside, out)
     restored = []
     for holder in holders:
         if not os.path.lexists(holder):

@@ -18,9 +18,18 @@ def temporary(out: str) -> str:
     return os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.pclean-partial")
 
 
+def replaced(out: str) -> str:
+    """The hidden name an image a continued clean replaces has while the new ones go in."""
+    return os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.pclean-replaced")
+
+
 class Staging:
-    def __init__(self, outputs: list[str], unfinished_dir: str):
+    """``replace``: the outputs that may exist and are replaced (a continued clean's: the
+    earlier call's residual, model, image, ...); every other output must be new."""
+
+    def __init__(self, outputs: list[str], unfinished_dir: str, replace=()):
         self.final = list(outputs)
+        self.replace = set(replace)
         self.unfinished_dir = unfinished_dir
         self.moved_from: dict[str, str] = {}  # temporary -> the chunk image moved there
 
@@ -29,7 +38,7 @@ class Staging:
 
     def check_new(self) -> None:
         for out in self.final:
-            for path in (out, temporary(out)):
+            for path in (temporary(out),) + (() if out in self.replace else (out,)):
                 if os.path.exists(path):
                     raise FileExistsError(f"{path} exists; not overwriting it")
 
@@ -41,17 +50,25 @@ class Staging:
 
     def commit(self) -> list[str]:
         """Rename every product into place; if a rename fails, those done are undone."""
-        done = []
+        done, aside = [], []
         try:
             for out in self.final:
                 if os.path.exists(out):
-                    raise FileExistsError(f"{out} appeared during the gather; not overwriting it")
+                    if out not in self.replace:
+                        raise FileExistsError(f"{out} appeared during the gather; not "
+                                              "overwriting it")
+                    os.rename(out, replaced(out))
+                    aside.append(out)
                 os.rename(temporary(out), out)
                 done.append(out)
         except BaseException:
             for out in reversed(done):
                 os.rename(out, temporary(out))
+            for out in aside:
+                os.rename(replaced(out), out)
             raise
+        for out in aside:  # every new image is in: the ones they replace go
+            shutil.rmtree(replaced(out), ignore_errors=True)
         return list(self.final)
 
     def abort(self) -> None:

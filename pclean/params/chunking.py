@@ -134,6 +134,9 @@ class ChunkSpec:
     halo_inputs: list = field(default_factory=list)
     # (field, own plane, file) for every own plane a neighbour needs
     halo_outputs: list = field(default_factory=list)
+    # a continued clean (calcres=False): the chunk starts from its channels of the earlier
+    # call's images (the final products, ``records.impars``), not from nothing
+    continues: bool = False
 
     @property
     def name(self) -> str:

@@ -19,9 +19,11 @@ import json
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pclean.casa import frames
 from pclean.jsonable import jsonable
-from pclean.params import chunking, cubewide, refusals, resources, resume, spectral
+from pclean.params import chunking, cubewide, refusals, resources, resume, spectral, validate
 from pclean.params.chunking import ChunkSpec
 from pclean.params.errors import ParameterError
 from pclean.params.imager import ImagingRecords, full_imager, records
@@ -49,6 +51,11 @@ class Plan:
     @property
     def deconvolves(self) -> bool:
         return int(self.params["niter"]) > 0
+
+    @property
+    def continues(self) -> bool:
+        """A continued clean (calcres=False): from the earlier call's images."""
+        return validate.continues(self.params)
 
     @property
     def common_beam(self) -> bool:
@@ -127,6 +134,8 @@ def _plan(p: dict, workdir: WorkDir) -> Plan:
     except (RuntimeError, ValueError) as exc:
         raise ParameterError(f"CASA could not define the cube from this selection: {exc}") from None
     refusals.check_grid(p, grid)
+    if validate.continues(p):
+        check_continued_images(p, grid)
     resources.check_writable(imagename, workdir.root)
     resources.check_disk(p, grid.nchan, grid.nstokes, workdir.root, int(p["niter"]) > 0)
     workdir.create()
@@ -139,6 +148,42 @@ def _plan(p: dict, workdir: WorkDir) -> Plan:
         workdir.remove()
         raise
     return plan
+
+
+def check_continued_images(p: dict, grid: spectral.CubeGrid) -> None:
+    """The earlier call's images a continued clean reads are on this call's grid: the same
+    shape, channels, pixel size and phase centre (what serial tclean would otherwise fail on,
+    or silently regrid)."""
+    from pclean import casa
+
+    ia = casa.tools().image()
+    path = f"{p['imagename']}.psf"
+    ia.open(path)
+    try:
+        shape = [int(n) for n in ia.shape()]
+        csys = ia.coordsys().torecord()
+    finally:
+        ia.close()
+    want = grid.csys
+    nx, ny = (list(np.atleast_1d(p["imsize"])) * 2)[:2]
+    differs = []
+    if shape[0] != int(nx) or shape[1] != int(ny) or shape[-1] != grid.nchan:
+        differs.append(f"shape {shape}, this call's cube {int(nx)} x {int(ny)} x "
+                       f"{grid.nchan} channels")
+    else:
+        freqs, _ = spectral.spectral_freqs(csys, grid.nchan)
+        if not np.allclose(freqs, grid.freqs_hz, rtol=1e-10, atol=0):
+            differs.append("its channel frequencies")
+        for key in ("crval", "cdelt"):
+            if not np.allclose(csys["direction0"][key], want["direction0"][key], rtol=1e-10,
+                               atol=0):
+                differs.append("its phase centre" if key == "crval" else "its cell size")
+        if list(csys["stokes1"]["stokes"]) != list(want["stokes1"]["stokes"]):
+            differs.append(f"its Stokes planes {list(csys['stokes1']['stokes'])}")
+    if differs:
+        raise ParameterError(f"calcres=False: {path} is not on this call's grid ("
+                             + "; ".join(differs) + "): continue with the earlier call's "
+                             "imaging parameters")
 
 
 def with_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None) -> Plan:
@@ -160,4 +205,6 @@ def with_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None)
                                   plan.cubewide.get("interp_anchors", ()),
                                   plan.cubewide.get("data_halo", 0),
                                   plan.cubewide.get("low_edges", ()))
+    if plan.continues:
+        chunks = [dataclasses.replace(c, continues=True) for c in chunks]
     return dataclasses.replace(plan, chunks=tuple(chunks))

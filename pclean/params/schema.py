@@ -125,8 +125,6 @@ UNSUPPORTED = {
     "usemask": (lambda v: v in ("user", "pb"), "auto-multithresh is not chunked yet"),
     "deconvolver": (lambda v: v != "mtmfs", "tclean does not support mtmfs cubes either"),
     "savemodel": (lambda v: v == "none", "chunks would write MODEL_DATA concurrently"),
-    "calcpsf": (lambda v: bool(v), "pclean starts from nothing: calcpsf must be True"),
-    "calcres": (lambda v: bool(v), "pclean starts from nothing: calcres must be True"),
 }
 
 

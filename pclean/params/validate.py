@@ -149,7 +149,58 @@ def _check_cube(p: dict) -> None:
         if int(p["npixels"]) != 0:
             raise ParameterError("weighting='briggsbwtaper' needs npixels=0")
     refusals.check_call(p)
-    _check_outputs(p)
+    if continues(p):
+        _check_continuation(p)
+    else:
+        if not p["calcpsf"]:
+            raise ParameterError("calcpsf=False with calcres=True is not supported by pclean's "
+                                 "parallel cube imaging yet: pclean continues a clean with "
+                                 "calcpsf=False and calcres=False. Run serial tclean "
+                                 "(casatasks.tclean) for this call.")
+        _check_outputs(p)
+
+
+def continues(p: dict) -> bool:
+    """calcres=False: the call continues from the images of an earlier one (tclean's second
+    call of a clean in several calls)."""
+    return not p["calcres"]
+
+
+# what a continued clean reads from the earlier call's images, and what it leaves as they were
+CONTINUE_NEEDS = ("psf", "residual", "pb", "sumwt")
+CONTINUE_KEEPS = ("psf", "pb", "mask")
+
+
+def _check_continuation(p: dict) -> None:
+    """A continued clean (calcpsf=False, calcres=False, as tclean's second call): the earlier
+    call's images are there, and nothing is asked that serial tclean refuses too."""
+    prefix = p["imagename"]
+    if p["calcpsf"]:
+        raise ParameterError("calcres=False with calcpsf=True is not supported by pclean's "
+                             "parallel cube imaging: a continued clean has calcpsf=False and "
+                             "calcres=False. Run serial tclean (casatasks.tclean) for this call.")
+    if not p["restart"]:
+        raise ParameterError("restart=False with calcres=False: a continued clean reads the "
+                             "earlier call's images (restart=True)")
+    missing = [f"{prefix}.{prod}" for prod in CONTINUE_NEEDS
+               if not os.path.exists(f"{prefix}.{prod}")]
+    if missing:
+        raise ParameterError("calcres=False continues from the images of an earlier call, and "
+                             + ", ".join(missing) + " do not exist (image with calcres=True "
+                             "first)")
+    masks = [m for m in np.atleast_1d(p["mask"]) if str(m).strip()] if p["mask"] else []
+    if masks and os.path.exists(f"{prefix}.mask"):
+        # as tclean's setupdeconvolution refuses it (measured: "Mask image ... exists, but a
+        # specific input mask ... has also been supplied")
+        raise ParameterError(f"mask: {prefix}.mask exists and mask={p['mask']!r} is given as "
+                             "well; tclean refuses this too. Set mask='' to reuse the existing "
+                             "mask, or delete it before continuing")
+    if p["fitsout"]:
+        existing = [f"{prefix}.{prod}.fits" for prod in PRODUCTS
+                    if os.path.exists(f"{prefix}.{prod}.fits")]
+        if existing:
+            raise ParameterError("fitsout: FITS exports exist and would be overwritten: "
+                                 + ", ".join(existing))
 
 
 def check_serial_outputs(p: dict) -> None:

@@ -119,9 +119,11 @@ def chunk_state(calls: list[list[tuple]], psf_result: dict | None) -> dict:
     list of ``(method, *args)``): how many stretches its images have seen, how many minor
     cycles (the version of its halo planes), whether the deconvolvers must be set up again
     (the last stretch ended in ``init_minor``: the minor cycle that follows reads the state it
-    leaves), and what its psf step reported."""
+    leaves), whether it made its psf (a continued clean reads the earlier call's), and what
+    its psf step reported."""
     names = [[c[0] for c in stretch] for stretch in calls]
     return {"stretches": len(names),
             "minor_done": sum(n.count("minor_cycle") for n in names),
             "reinit": bool(names) and names[-1][-1] == "init_minor",
+            "psf_made": any("make_psf" in n for n in names),
             "report": dict((psf_result or {}).get("report", {}))}

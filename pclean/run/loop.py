@@ -45,13 +45,19 @@ def cycles(plan, chunks, control=None, beams: CubeBeams = CubeBeams()) -> Outcom
     try:
         controls = control.major_controls(usemask) if control else {"lastcycle": True,
                                                                       "usemask": usemask}
-        # tclean: psf, pb, first major cycle, then hasConverged, updateMask, hasConverged
-        psf = chunks.run(step("make_psf"), step("make_pb"), step("major_cycle", controls))
+        # tclean: psf, pb, first major cycle, then hasConverged, updateMask, hasConverged; a
+        # continued clean (calcpsf=False, calcres=False) has the earlier call's psf, pb and
+        # residual, and no first major cycle
+        if plan.continues:
+            psf = chunks.run(step("read_psf", key="make_psf"))
+        else:
+            psf = chunks.run(step("make_psf"), step("make_pb"), step("major_cycle", controls))
         cube_beams, set_beams = _cube_psf_beams(plan, psf["make_psf"], beams)
         if control:
             res = chunks.run(set_beams, step("init_minor", key="first_init"), step("setup_mask"),
                              step("init_minor"))
-            control.end_major(clean_cycle=False)
+            if not plan.continues:
+                control.end_major(clean_cycle=False)
             control.converged(res["first_init"])
             converged = control.converged(res["init_minor"])
             while not converged:

@@ -83,6 +83,8 @@ class ChunkImager:
             self._roll_back(resume)
         ct = casa.tools()
         os.makedirs(spec.dir, exist_ok=True)
+        if spec.continues and not resumed:
+            self._start_from_cube()
         # CASA quirk: BriggsCubeWeightor writes a transient table IMAGING_WEIGHT_<rows>_<times>_
         # <weighting>... into the *current directory*, named without the channels; two workers
         # in one directory collide on it ("RegularFile::move error ... table.dat_tmp"). Each
@@ -114,17 +116,37 @@ class ChunkImager:
         if spec.deconvolve:
             for f in spec.fields:
                 decpars = spec.decpars(f)
-                if resumed and os.path.isdir(f"{spec.imagename(f)}.mask"):
+                if (resumed or spec.continues) and os.path.isdir(f"{spec.imagename(f)}.mask"):
                     # CASA refuses a mask given again beside the chunk's existing one
                     decpars = dict(decpars, mask="")
                 self.sd[f] = ct.synthesisdeconvolver()
                 self.sd[f].setupdeconvolution(decpars=decpars)
         if resumed:
-            for sd in self.sd.values():
-                sd.checkrestoringbeam()  # as make_psf leaves the deconvolver
+            if resume["psf_made"]:  # a continued clean's deconvolvers never saw a psf made
+                for sd in self.sd.values():
+                    sd.checkrestoringbeam()  # as make_psf leaves the deconvolver
             if resume["reinit"]:  # the minor cycle that follows reads what these leave
+                # in tclean's order (hasConverged, updateMask, hasConverged): a deconvolver
+                # that has not had initminorcycle before setupmask refuses the minor cycle
+                # ("Initminor Cycle has not been called yet", measured on a continued clean)
+                self.init_minor()
                 self.setup_mask()
                 self.init_minor()
+
+    def _start_from_cube(self) -> None:
+        """A continued clean: the chunk's channels of the earlier call's images, as its own
+        images (and, with halo channels, its gridded sub-cube's), which the tools then open
+        as serial tclean's open the whole cube's (restart)."""
+        spec = self.spec
+        for f in spec.fields:
+            cube = spec.records.impars[f]["imagename"]
+            for product in ("psf", "residual", "model", "mask", "pb", "sumwt", "weight"):
+                if os.path.isdir(f"{cube}.{product}"):
+                    planes.copy_planes(f"{cube}.{product}", spec.first, spec.nchan,
+                                       f"{spec.imagename(f)}.{product}")
+                    if spec.has_halo and product not in ("model", "mask"):
+                        planes.copy_planes(f"{cube}.{product}", spec.img_first,
+                                           spec.img_nchan, f"{spec.grid_imagename(f)}.{product}")
 
     def _roll_back(self, resume: dict) -> None:
         """The chunk's images as they were after ``resume["stretches"]`` stretches: undo the
@@ -209,6 +231,16 @@ class ChunkImager:
         return {"beams": {f: psf.read(f"{spec.imagename(f)}.psf") for f in spec.fields},
                 "valid": {f: valid for f in spec.fields},
                 "memreq_gb_per_chan": memreq / spec.img_nchan, "report": dict(self.report)}
+
+    def read_psf(self) -> dict:
+        spec = self.spec
+        ia = casa.tools().image()
+        ia.open(f"{spec.imagename('0')}.psf")
+        memreq = float(ia.miscinfo().get("memreq", 0.0))  # the earlier call's, for the cube
+        ia.close()
+        return {"beams": {f: psf.read(f"{spec.imagename(f)}.psf") for f in spec.fields},
+                "valid": {f: [True] * spec.nchan for f in spec.fields},
+                "memreq_gb_per_chan": memreq / spec.cube_nchan, "report": {}}
 
     def set_psf_beams(self, beams: dict) -> None:
         """The cube-wide fill of unfitted psf beams (see run.psfbeams), before the deconvolver

@@ -44,6 +44,10 @@ class ChunkSteps(Protocol):
         """The psf (and with the standard gridder the pb): {"beams": {field: [beam per own
         channel]}, "valid": {field: [fitted?]}, "memreq_gb_per_chan": float, "report": {}}."""
 
+    def read_psf(self) -> dict:
+        """A continued clean's psf (the earlier call's): what ``make_psf`` returns, every beam
+        as that call left it (fitted and filled)."""
+
     def make_pb(self) -> None: ...
 
     def major_cycle(self, controls: dict) -> None:

@@ -53,11 +53,13 @@ def test_a_chunks_state_after_its_stretches():
              [("minor_cycle", {})]]
     psf = {"beams": {}, "report": {"fracbw": 0.13}}
     assert checkpoint.chunk_state(calls[:2], psf) == {
-        "stretches": 2, "minor_done": 0, "reinit": True, "report": {"fracbw": 0.13}}
+        "stretches": 2, "minor_done": 0, "reinit": True, "psf_made": True,
+        "report": {"fracbw": 0.13}}
     assert checkpoint.chunk_state(calls, psf)["minor_done"] == 2
     assert not checkpoint.chunk_state(calls, psf)["reinit"]
     assert checkpoint.chunk_state([], None) == {"stretches": 0, "minor_done": 0,
-                                                "reinit": False, "report": {}}
+                                                "reinit": False, "psf_made": False,
+                                                "report": {}}
 
 
 def _image(path: str, text: str) -> None:
