@@ -122,9 +122,10 @@ def test_clark_with_a_mask_continues_with_bit_identical_images(ms_lsrk, tmp_path
                                            rtol=1e-6, err_msg=f"{chan} {pol} {row}")
 
 
-def test_the_same_command_continues_after_sigterm(ms_lsrk, tmp_path, undisturbed):
-    """What scancel or a walltime sends, mid-run: exit 143 with the work directory kept; the
-    same command again continues it (exit 0), bit-identical."""
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_the_same_command_continues_after_a_signal(ms_lsrk, tmp_path, undisturbed, sig, code):
+    """Ctrl-C, or what scancel or a walltime send, mid-run: exit 130 or 143 with the work
+    directory kept; the same command again continues it (exit 0), bit-identical."""
     prefix = str(tmp_path / "cli")
     argv = [sys.executable, "-m", "pclean.cli", "run", "--vis", ms_lsrk, "--imagename", prefix,
             "--nworkers", "2", "--progress", "false"]
@@ -136,11 +137,11 @@ def test_the_same_command_continues_after_sigterm(ms_lsrk, tmp_path, undisturbed
         ledger = prefix + ".pclean-work/ledger.jsonl"
         waits.until(lambda: os.path.exists(ledger) and open(ledger).read().count(
             '"minor_cycle"') >= 4, None, 180, interval=0.05)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 143, err[-2000:]
+    assert proc.returncode == code, err[-2000:]
     assert "continues when the same command is given again" in err
     again = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     assert again.returncode == 0, again.stderr[-2000:]
@@ -153,6 +154,41 @@ def test_the_same_command_continues_after_sigterm(ms_lsrk, tmp_path, undisturbed
         assert got[product][1] == beams, product
     for key in ("iterdone", "nmajordone", "stopDescription"):
         assert result[key] == want_result[key], key
+
+
+def test_a_run_stopped_by_a_full_disk_continues_once_there_is_space(ms_lsrk, tmp_path,
+                                                                    undisturbed, mounted):
+    """The work directory's file system fills as the second minor cycle starts: the run ends
+    naming it, keeping what can be resumed; space freed, the same call continues, and the
+    cube is bit-identical to an undisturbed run's."""
+    import threading
+
+    disk = mounted("size=32m")
+    workdir = os.path.join(disk, "work")
+    ledger = os.path.join(workdir, "ledger.jsonl")
+    filler = os.path.join(disk, "filler")
+
+    def fill():
+        waits.until(lambda: os.path.exists(ledger) and open(ledger).read().count(
+            '"StretchStarted", "steps": ["minor_cycle"]') >= 2, None, 120, interval=0.02)
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 2**20)
+                    f.flush()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=fill, daemon=True)
+    thread.start()
+    prefix = str(tmp_path / "cut")
+    with pytest.raises(OSError) as info:
+        pclean(vis=ms_lsrk, imagename=prefix, workdir=workdir, nworkers=2, **RUN)
+    thread.join(timeout=5)
+    assert info.value.errno == 28 and disk in str(info.value), info.value
+    os.remove(filler)
+    result = pclean(vis=ms_lsrk, imagename=prefix, workdir=workdir, nworkers=2, **RUN)
+    _assert_same_run(prefix, result, undisturbed)
 
 
 @pytest.fixture
