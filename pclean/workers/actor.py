@@ -152,6 +152,15 @@ class ChunkImager:
         """The chunk's images as they were after ``resume["stretches"]`` stretches: undo the
         one in progress and drop the halo planes of its minor cycle (they are made again)."""
         self.undo.roll_back(resume["stretches"])
+        if self.spec.has_halo:
+            # the gridded sub-cube's model is made again before every major cycle (own and
+            # neighbour planes); a worker killed while creating it leaves a table CASA cannot
+            # open (measured: a SLURM job scancelled in a major cycle, "Unable to open image
+            # ...-grid.model" in the rebuilt chunk)
+            import shutil
+
+            for f in self.spec.fields:
+                shutil.rmtree(f"{self.spec.grid_imagename(f)}.model", ignore_errors=True)
         self.stretch = resume["stretches"]
         self.minor_done = resume["minor_done"]
         self.report = dict(resume["report"])

@@ -191,6 +191,23 @@ def test_a_run_stopped_by_a_full_disk_continues_once_there_is_space(ms_lsrk, tmp
     _assert_same_run(prefix, result, undisturbed)
 
 
+def test_a_chunk_killed_while_making_its_gridded_model_continues(ms_lsrk, tmp_path, client,
+                                                                  undisturbed, monkeypatch):
+    """A chunk with halo channels stopped in a major cycle, its gridded sub-cube's model left
+    as a worker killed while creating it leaves it (no table.dat): the same call continues,
+    bit-identical (that model is made again; it was what failed a rebuilt SLURM chunk)."""
+    prefix = str(tmp_path / "cut")
+    with monkeypatch.context() as m:
+        stop_at(m, "ChunkDone", "major_cycle", 5)  # in the second major cycle's stretch
+        with pytest.raises(KeyboardInterrupt):
+            pclean(vis=ms_lsrk, imagename=prefix, cluster=client, **RUN)
+    grid_model = os.path.join(prefix + ".pclean-work", "chunk-0001", "chunk-0001-grid.model")
+    assert os.path.isdir(grid_model)
+    os.remove(os.path.join(grid_model, "table.dat"))
+    result = pclean(vis=ms_lsrk, imagename=prefix, cluster=client, **RUN)
+    _assert_same_run(prefix, result, undisturbed)
+
+
 @pytest.fixture
 def interrupted(ms_lsrk, tmp_path, client, monkeypatch):
     """A run stopped in its second minor cycle: its prefix."""
