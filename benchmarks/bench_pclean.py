@@ -112,6 +112,23 @@ def worker_peaks(run: dict) -> list[float]:
     return [peaks[pid] for pid in sorted(peaks)]
 
 
+def bench_ms(workdir: str | None, nchan: int, prefix: str) -> tuple[str, str]:
+    """The benchmarks' simulated MS (``nchan`` channels over 400 MHz, made once per work
+    directory and reused) and a fresh directory for this run's images (pclean never
+    overwrites)."""
+    from pclean.sim.simulate import SimSpec, simulate
+
+    work = workdir or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(work, exist_ok=True)
+    ms = os.path.join(work, "bench.ms")
+    if not os.path.exists(ms):
+        simulate(ms, SimSpec(nchan=nchan, chan_width_hz=400e6 / nchan, hours=2.0,
+                             integration_s=60.0))
+    out_dir = os.path.join(work, time.strftime("run-%Y%m%d-%H%M%S"))
+    os.makedirs(out_dir)
+    return ms, out_dir
+
+
 def max_difference(test_prefix: str, ref_prefix: str) -> dict:
     from pclean.compare import compare_prefixes
 
@@ -136,17 +153,7 @@ def main() -> int:
                     help="skip the extra many-chunk run that measures the per-chunk fixed cost")
     ns = ap.parse_args()
 
-    from pclean.sim.simulate import SimSpec, simulate
-
-    work = ns.workdir or tempfile.mkdtemp(prefix="pclean-bench-")
-    os.makedirs(work, exist_ok=True)
-    ms = os.path.join(work, "bench.ms")
-    if not os.path.exists(ms):
-        simulate(ms, SimSpec(nchan=ns.nchan, chan_width_hz=400e6 / ns.nchan, hours=2.0,
-                             integration_s=60.0))
-    # each run's images in a fresh directory (pclean never overwrites); the MS is reused
-    out_dir = os.path.join(work, time.strftime("run-%Y%m%d-%H%M%S"))
-    os.makedirs(out_dir)
+    ms, out_dir = bench_ms(ns.workdir, ns.nchan, "pclean-bench-")
     results = {"machine": {"cpus": os.cpu_count()}, "cube": {"nchan": ns.nchan,
                "imsize": ns.imsize, "ms": ms}, "nworkers": ns.nworkers}
     results["ceiling"] = ceiling(ns.nworkers)

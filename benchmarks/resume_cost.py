@@ -22,14 +22,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from bench_pclean import imaging_params  # noqa: E402
+from bench_pclean import bench_ms, imaging_params  # noqa: E402
 
 
 def child(params: dict) -> dict:
@@ -97,16 +96,7 @@ def main() -> int:
         print(json.dumps(child(json.loads(ns.child)), default=str))
         return 0
 
-    from pclean.sim.simulate import SimSpec, simulate
-
-    work = ns.workdir or tempfile.mkdtemp(prefix="pclean-resume-")
-    os.makedirs(work, exist_ok=True)
-    ms = os.path.join(work, "bench.ms")
-    if not os.path.exists(ms):
-        simulate(ms, SimSpec(nchan=ns.nchan, chan_width_hz=400e6 / ns.nchan, hours=2.0,
-                             integration_s=60.0))
-    out_dir = os.path.join(work, time.strftime("run-%Y%m%d-%H%M%S"))
-    os.makedirs(out_dir)
+    ms, out_dir = bench_ms(ns.workdir, ns.nchan, "pclean-resume-")
     p = dict(imaging_params("briggs", ns.imsize), vis=ms, nworkers=ns.nworkers,
              progress=False, niter=10000, cycleniter=10)
     calm = run(dict(p, imagename=os.path.join(out_dir, "calm"), keep_chunks=True))

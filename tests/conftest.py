@@ -96,6 +96,17 @@ def mounted(tmp_path):
         subprocess.run(["umount", str(path)], capture_output=True)
 
 
+def fill_disk(path) -> None:
+    """Write zeros to ``path`` until its file system is full."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 2**20)
+                f.flush()
+        except OSError:
+            pass
+
+
 _serial_cache = {}
 
 

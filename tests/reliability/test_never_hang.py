@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import fill_disk
 from pclean import pclean
 from pclean.run import cluster, waits
 
@@ -197,17 +198,6 @@ def test_workers_end_with_a_coordinator_killed_during_cluster_start(tmp_path):
     assert time.monotonic() - t0 < 25
 
 
-def _fill(path) -> None:
-    """Write zeros to ``path`` until its file system is full."""
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 2**20)
-                f.flush()
-        except OSError:
-            pass
-
-
 def _listing(path) -> list[str]:
     return sorted(os.listdir(path))
 
@@ -242,7 +232,7 @@ def test_a_disk_that_fills_during_the_gather_is_named(ms_lsrk, tmp_path, monkeyp
     original = execute.on_workers
 
     def fill_then_gather(client, workers, calls):
-        _fill(disk / "filler")
+        fill_disk(disk / "filler")
         return original(client, workers, calls)
 
     monkeypatch.setattr(execute, "on_workers", fill_then_gather)
@@ -298,7 +288,7 @@ def test_a_disk_that_fills_during_imaging_is_named(ms_lsrk, tmp_path, mounted):
     def fill():
         waits.until(lambda: ledger.exists() and "minor_cycle" in ledger.read_text(), None,
                     120, interval=0.05)
-        _fill(disk / "filler")
+        fill_disk(disk / "filler")
 
     filler = threading.Thread(target=fill, daemon=True)
     filler.start()

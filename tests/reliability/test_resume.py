@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import NOWHERE, stop_at
+from conftest import NOWHERE, fill_disk, stop_at
 from pclean import ParameterError, pclean
 from pclean.params import resume
 from pclean.run import chunkset, waits
@@ -171,13 +171,7 @@ def test_a_run_stopped_by_a_full_disk_continues_once_there_is_space(ms_lsrk, tmp
     def fill():
         waits.until(lambda: os.path.exists(ledger) and open(ledger).read().count(
             '"StretchStarted", "steps": ["minor_cycle"]') >= 2, None, 120, interval=0.02)
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 2**20)
-                    f.flush()
-            except OSError:
-                pass
+        fill_disk(filler)
 
     thread = threading.Thread(target=fill, daemon=True)
     thread.start()
