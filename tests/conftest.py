@@ -54,6 +54,16 @@ def ms_topo(data_dir):
 
 
 @pytest.fixture(scope="session")
+def ms_alma(data_dir):
+    # a compact ALMA configuration at 100 GHz, sources inside its 60" primary beam
+    spec = SimSpec(nchan=10, freq_start_hz=100e9, chan_width_hz=4e6, config="alma.cycle10.1.cfg",
+                   direction=("J2000", "12h00m00s", "-23d00m00s"), hours=0.5,
+                   integration_s=60.0, sources=[(0.0, 0.0, 1.0, 0.0), (6.0, -4.0, 0.5, 1.0),
+                                                (-8.0, 3.0, 0.3, -1.0)])
+    return simulate(str(data_dir / "alma.ms"), spec)
+
+
+@pytest.fixture(scope="session")
 def client():
     from pclean.run import cluster
 

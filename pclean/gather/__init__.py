@@ -5,13 +5,14 @@
     assemble  one final image from its parts (runs on a worker)
     finalize  the cube products the coordinator made (the weight density)
     staging   products written under temporary names, renamed into place when all are whole
+    savemodel the final model into the MS (``savemodel``), before the products appear
 """
 from __future__ import annotations
 
 import os
 import shutil
 
-from pclean.gather import execute, finalize, staging
+from pclean.gather import execute, finalize, savemodel, staging
 from pclean.params import chunking, gatherplan, resources
 from pclean.params.validate import CONTINUE_KEEPS
 from pclean.products import CHUNK_PRODUCTS, PRODUCTS
@@ -55,6 +56,8 @@ def gather(plan, client, workers: list[str]) -> list[str]:
         execute.execute(gplan, client, workers, stage)
         for out, path in cube.items():
             stage.move_in(path, out)
+        if plan.params["savemodel"] != "none":  # from the whole final model, before it appears
+            savemodel.save(plan, stage.path(f"{plan.outputs()['0']}.model"))
         return stage.commit()
     except BaseException as exc:
         stage.abort()

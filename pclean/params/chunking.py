@@ -73,7 +73,7 @@ def sizes(nchan: int, nworkers: int, chanchunk=None, npix: int = 0,
     return split(nchan, max(1, min(k * nworkers, nchan // max(1, min_size))))
 
 
-def halo(first: int, n: int, nchan: int, deconvolving: bool,
+def halo(first: int, n: int, nchan: int, has_model: bool,
          model_planes: int = 2, data_planes: int = 0) -> tuple[int, int]:
     """Neighbour channels (before, after) a chunk grids besides its own: the ``model_planes``
     its own channels' prediction needs (``model_halo``), when there is a model; and one for a
@@ -83,10 +83,10 @@ def halo(first: int, n: int, nchan: int, deconvolving: bool,
     3.2e-3 of peak off in the last channel of a 1.03 GHz-start TOPO cube, sumwt 174 vs 0 in an
     edge channel).
 
-    ``data_planes`` (``cubewide.DataHalo``): neighbour channels each side a chunk grids when
+    ``data_planes`` (``reach.DataHalo``): neighbour channels each side a chunk grids when
     data channels are wider than image channels, so that the data selection CASA narrows to
     the gridded sub-cube holds the data channels serial interpolates its own channels from."""
-    if deconvolving:
+    if has_model:
         planes = max(model_planes, data_planes)
         return min(planes, first), min(planes, nchan - first - n)
     before, after = min(data_planes, first), min(data_planes, nchan - first - n)
@@ -126,7 +126,7 @@ class ChunkSpec:
     records: ImagingRecords
     cubewide: dict  # cube-wide values by provider name (see cubewide)
     expected_freqs_hz: np.ndarray  # the gridded sub-cube's channels in the full cube
-    deconvolve: bool  # niter > 0 or restoration
+    deconvolve: bool  # a model (niter > 0, a start model) or restoration
     halo_before: int = 0
     halo_after: int = 0
     cube_nchan: int = 0  # the full cube's channels
@@ -141,6 +141,11 @@ class ChunkSpec:
     @property
     def name(self) -> str:
         return f"chunk {self.index} (channels {self.first}-{self.first + self.nchan - 1})"
+
+    @property
+    def start_model(self) -> str:
+        """The start model on the full cube's grid (``cubewide.StartModel``), or ''."""
+        return self.cubewide.get("startmodel", "")
 
     @property
     def fields(self) -> list[str]:
@@ -210,34 +215,34 @@ class ChunkSpec:
 
 
 def chunk_specs(ranges: list[tuple[int, int]], workdir: WorkDir, records: ImagingRecords,
-                cubewide: dict, freqs_hz: np.ndarray, deconvolving: bool, restoring: bool,
+                cubewide: dict, freqs_hz: np.ndarray, has_model: bool, restoring: bool,
                 model_planes: int, grid_starts=None, interp_anchors=(),
                 data_planes: int = 0, low_edges=()) -> list[ChunkSpec]:
     """Every chunk of the cube (channel ranges in order), with its halo and who sends it;
     a gridded sub-cube starts only where ``grid_starts`` allows (``grid_start``), a chunk
     owning a channel of ``interp_anchors`` grids up to that end of the cube (see
-    ``cubewide.InterpAnchors``), and one whose residuals take a spw's lowest data channels
+    ``reach.InterpAnchors``), and one whose residuals take a spw's lowest data channels
     grids up to that spw's top (``low_top``)."""
     nchan = len(freqs_hz)
     specs = []
     for index, (first, n) in enumerate(ranges):
-        before, after = halo(first, n, nchan, deconvolving, model_planes, data_planes)
+        before, after = halo(first, n, nchan, has_model, model_planes, data_planes)
         sides = {side for c, side in interp_anchors or () if first <= c < first + n}
         if "start" in sides:
             before = first
         if "end" in sides:
             after = nchan - first - n
         before = first - grid_start(first - before, grid_starts)
-        if deconvolving:
+        if has_model:
             after = low_top(first, n, first - before, first + n - 1 + after, low_edges,
                             model_planes) - (first + n - 1)
         specs.append(ChunkSpec(
             index=index, first=first, nchan=n, workdir=workdir, records=records,
             cubewide=dict(cubewide),
             expected_freqs_hz=np.asarray(freqs_hz[first - before:first + n + after]),
-            deconvolve=deconvolving or restoring, halo_before=before, halo_after=after,
+            deconvolve=has_model or restoring, halo_before=before, halo_after=after,
             cube_nchan=nchan))
-    if deconvolving:  # model planes are exchanged only where there is a model
+    if has_model:  # model planes are exchanged only where there is a model
         link_halos(specs)
     return specs
 

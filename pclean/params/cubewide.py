@@ -15,43 +15,21 @@ Chunk hooks (each optional):
   psf_made(value, before, si) -> report   after ``makepsf`` (``before``: ``before_psf()``)
   cycle_threads(value) -> int             OpenMP threads for its major and minor cycles
 
-Values that can only be known from the chunks' psfs (the psf beam fill, the common restoring
+The values that decide a chunk's reach in neighbour channels are in ``reach``. Values that can
+only be known from the chunks' psfs (the psf beam fill, the common restoring
 beam) are computed by the cycle loop (``pclean.run.psfbeams``).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-
-import numpy as np
 
 from pclean import casa
 from pclean.params.errors import ParameterError
 from pclean.params.gridders import family
-from pclean.params.imager import ImagingRecords, full_imager
-from pclean.params.spectral import CubeGrid
-from pclean.params.workdir import WorkDir
-
-
-@dataclass(frozen=True)
-class PlanContext:
-    """What a provider may read on the coordinator."""
-
-    params: dict
-    records: ImagingRecords
-    grid: CubeGrid
-    workdir: WorkDir
-
-
-class Provider:
-    name = ""
-    product = None  # a cube product this value is kept as (products.CUBE_PRODUCTS)
-
-    def needed(self, ctx: PlanContext) -> bool:
-        raise NotImplementedError
-
-    def compute(self, ctx: PlanContext):
-        raise NotImplementedError
+from pclean.params.imager import full_imager, with_start_model
+from pclean.params.provider import PlanContext, Provider
+from pclean.params.reach import DataHalo, GridStarts, InterpAnchors, LowEdges, ModelHalo
+from pclean.params.validate import has_start_model, start_models
 
 
 class FracBW(Provider):
@@ -173,142 +151,39 @@ class CycleThreads(Provider):
         return int(value)
 
 
-class ModelHalo(Provider):
-    """Model planes a chunk grids each side of its own channels (``chunking.model_halo``):
-    from the interpolation and the widest data channel against the image's channel width."""
+class StartModel(Provider):
+    """The start model on the full cube's grid, as serial's ``.model`` starts.
 
-    name = "model_halo"
+    Serial copies ``startmodel`` into the model when it is on the image's grid and regrids it
+    onto the image's coordinate system otherwise (SIImageStore::setModelImageOne, masked
+    pixels set to zero first). A chunk's image is a sub-cube, never on the start model's grid:
+    it would regrid a cube onto its channels itself. The coordinator has CASA do serial's
+    step once, for the full cube (a full-cube imager defined with the start model writes it
+    as ``<prefix>.model``); each chunk copies its channels of that (and its halo channels')."""
 
-    def needed(self, ctx):
-        return int(ctx.params["niter"]) > 0
-
-    def compute(self, ctx):
-        from pclean.params.chunking import model_halo
-
-        widest = widest_data_channel(ctx.params["vis"])
-        width = ctx.grid.width
-        # a 1-channel tabular (optical velocity) axis has no increment: nothing is chunked there
-        return model_halo(ctx.params["interpolation"], widest / width if width > 0 else 1)
-
-
-class DataHalo(Provider):
-    """Neighbour channels each side a chunk grids when data channels are wider than image
-    channels (``chunking.halo``).
-
-    CASA quirk: a sub-cube's data selection is narrowed to the data channels in its own
-    frequency range, and FTMachine::interpolateFrequencyTogrid interpolates the data onto the
-    image channels (cubic: the four nearest data channels, flagged outside the selected ones;
-    a 1-channel vb is not interpolated at all but mapped to the pixel nearest its frequency).
-    A sub-cube narrower than a few data channels then grids its edge channels from other data
-    channels than serial's full cube, or none. Measured (fuzz seed 2130: 13.1 MHz image
-    channels over a spw of 19.7 MHz channels, cubic, 1-channel chunks gridding one neighbour):
-    every third chunk's selection held one data channel, mapped to the neighbour, and its own
-    channel's psf was blank where serial's is not (beam 6.524 vs 6.625 arcsec). Reach: that of
-    the interpolation, in image channels (as ``chunking.model_halo``)."""
-
-    name = "data_halo"
+    name = "startmodel"
 
     def needed(self, ctx):
-        return ctx.params["interpolation"] != "nearest" and ctx.grid.nchan > 1
+        return has_start_model(ctx.params)
 
     def compute(self, ctx):
-        from pclean.params.chunking import model_halo
+        from pclean.casa import frames
 
-        width = ctx.grid.width
-        if not width > 0:
-            return 0
-        ratio = widest_data_channel(ctx.params["vis"]) / width
-        return model_halo(ctx.params["interpolation"], ratio) if ratio > 1 + 1e-9 else 0
-
-
-class GridStarts(Provider):
-    """The channels a chunk's gridded sub-cube may start at: those where CASA's gridder sees
-    the full cube's channel spacing (``spectral.gridder_spacings``; nearest interpolation does
-    not use it). A chunk starting elsewhere grids from the nearest such channel before it
-    (``chunking.grid_start``). Channel 0 always qualifies; the last never does (a 1-channel
-    sub-cube is gridded without interpolation, see ``chunking.halo``)."""
-
-    name = "grid_starts"
-
-    def needed(self, ctx):
-        return ctx.params["interpolation"] != "nearest" and ctx.grid.nchan > 1
-
-    def compute(self, ctx):
-        from pclean.params.spectral import gridder_spacings
-
-        spacing = gridder_spacings(ctx.grid.csys, ctx.grid.nchan)
-        return [bool(x) for x in spacing == spacing[0]] + [False]
+        path = f"{ctx.workdir.startmodel}.model"
+        rec = with_start_model(ctx.records, start_models(ctx.params)[0])
+        frames.start_afresh(ctx.params["vis"])  # as the fresh process serial regrids it in
+        with full_imager(rec, imagename=ctx.workdir.startmodel):
+            pass  # defineimage writes <prefix>.model from the start model
+        if not os.path.isdir(path):
+            raise RuntimeError(f"CASA did not write the start model on the cube's grid ({path})")
+        return path
 
 
-class InterpAnchors(Provider):
-    """Channels whose gridding depends on where the gridded sub-cube is anchored, and the end of
-    the cube it must then reach (``chunking.chunk_specs``): ``[[channel, "start"|"end"], ...]``.
+PROVIDERS = (StartModel(), FracBW(), ModelHalo(), DataHalo(), GridStarts(), InterpAnchors(),
+             LowEdges(), CycleThreads(), PrimaryBeamModel(), WeightDensity())
 
-    CASA quirk (FTMachine::interpolateFrequencyTogrid, image channels wider than data
-    channels): the data are interpolated onto a list of frequencies built by repeated addition
-    (``interpVisFreq_p[k] = interpVisFreq_p[k-1] + interpwidth``) from an anchor, the sub-cube's
-    highest image frequency for data of decreasing frequency (its lowest for increasing),
-    moved to the channel bracketing the data's edge when the sub-cube reaches past it; the
-    points are interpolated with ``extrapolate=False``. When an image channel is a whole
-    number of data channels those points fall on the data channels themselves, and the one
-    for the data's far edge (the last selected channel, many additions from the anchor) lies
-    a few ulps inside or outside the data, flagged or not, vb by vb. A sub-cube anchored at
-    another channel adds the steps from elsewhere and flags other vbs. Measured (fuzz seed
-    2032: TOPO cube of TOPO data, spw 0:0~11, image channel = 2 data channels, decreasing
-    frequency): the chunk gridding channels 2-6 gave channel 5 (data channels 10-11) a sumwt
-    of 0.26988471 for serial's 0.26988187, psf 3e-3 of peak off, and the image 1.7e-3;
-    gridded from channel 0 it is equal. A chunk owning such a channel therefore grids from the
-    cube's end on the anchor's side (starting at or before the anchor keeps it: the bracket
-    is the same channel). Only the far edge: a chunk reaching the near edge contains the
-    anchor already."""
-
-    name = "interp_anchors"
-
-    def needed(self, ctx):
-        return ctx.params["interpolation"] != "nearest" and ctx.grid.nchan > 1
-
-    def compute(self, ctx):
-        from pclean.params.interpolation import interp_anchors
-
-        return interp_anchors(ctx.records.selpars, ctx.grid)
-
-
-class LowEdges(Provider):
-    """Spws whose prediction a chunk must grid to their top channel (``chunking.low_top``):
-    ``[[low_lo, low_hi, top], ...]`` in image pixels. CASA does not degrid the image channels
-    below a spw's lowest unless the vb has data past the sub-cube's top; see
-    ``interpolation.low_edges`` for the quirk and its measurement (fuzz seed 2143)."""
-
-    name = "low_edges"
-
-    def needed(self, ctx):
-        return (ctx.params["interpolation"] != "nearest" and ctx.grid.nchan > 1
-                and int(ctx.params["niter"]) > 0)
-
-    def compute(self, ctx):
-        from pclean.params.interpolation import low_edges
-
-        return low_edges(ctx.records.selpars, ctx.grid)
-
-
-def widest_data_channel(vis) -> float:
-    """The widest channel (Hz) of any spw of the MSs: how far a frequency interpolation over
-    the data reaches."""
-    tb = casa.tools().table()
-    widest = 0.0
-    for ms in np.atleast_1d(vis):
-        tb.open(os.path.join(str(ms), "SPECTRAL_WINDOW"))
-        try:
-            widest = max([widest] + [float(np.abs(tb.getcell("CHAN_WIDTH", r)).max())
-                                     for r in range(tb.nrows())])
-        finally:
-            tb.close()
-    tb.done()
-    return widest
-
-
-PROVIDERS = (FracBW(), ModelHalo(), DataHalo(), GridStarts(), InterpAnchors(), LowEdges(),
-             CycleThreads(), PrimaryBeamModel(), WeightDensity())
+__all__ = ["PROVIDERS", "ChunkHooks", "PlanContext", "Provider", "compute", "cube_products",
+           "uses_shared_density"]
 
 
 def compute(ctx: PlanContext) -> dict:

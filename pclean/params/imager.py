@@ -8,6 +8,7 @@ records (:class:`ImagingRecords`), never the live object, and keeps the field ax
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 from pclean import casa
@@ -58,12 +59,36 @@ def imager_parameters(p: dict, **overrides):
     return ip
 
 
-def records(p: dict) -> ImagingRecords:
+def records(p: dict, writes_model: bool = False) -> ImagingRecords:
+    """The records, without the start model: CASA writes ``<imagename>.model`` from it as soon
+    as an image is defined (SIImageStore::setModelImage, from defineimage), and again at the
+    first initminorcycle (SynthesisDeconvolver::setStartingModel). The coordinator puts it on
+    the cube's grid once (``cubewide.StartModel``, ``with_start_model``); chunks take their
+    channels of that.
+
+    The data are selected read-only, without a scratch model column, unless ``writes_model``
+    (the one imager that saves the model, ``gather.savemodel``): with ``savemodel`` serial's
+    selection writes the model into the MS in its last major cycle, and a chunk's would write
+    its channels from several processes at once."""
     ip = imager_parameters(p)
-    return ImagingRecords(selpars=ip.getSelPars(), impars=ip.getImagePars(),
+    impars, decpars, selpars = ip.getImagePars(), ip.getDecPars(), ip.getSelPars()
+    for rec in (*impars.values(), *decpars.values()):
+        if "startmodel" in rec:
+            rec["startmodel"] = ""
+    if not writes_model:
+        for rec in selpars.values():
+            rec.update(readonly=True, usescratch=False)
+    return ImagingRecords(selpars=selpars, impars=impars,
                           gridpars=ip.getGridPars(), normpars=ip.getNormPars(),
-                          weightpars=ip.getWeightPars(), decpars=ip.getDecPars(),
+                          weightpars=ip.getWeightPars(), decpars=decpars,
                           iterpars=ip.getIterPars())
+
+
+def with_start_model(rec: ImagingRecords, startmodel) -> ImagingRecords:
+    """``rec`` with the main field's start model back in its image parameters."""
+    impars = dict(rec.impars)
+    impars["0"] = dict(impars["0"], startmodel=startmodel)
+    return dataclasses.replace(rec, impars=impars)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Where CASA's frequency interpolation makes a chunk's gridding depend on the extent of its
 gridded sub-cube: the image channels near each selected spw's far edge
-(``cubewide.InterpAnchors``) and the spws whose lowest channels a chunk's prediction reaches
-(``cubewide.LowEdges``)."""
+(``reach.InterpAnchors``) and the spws whose lowest channels a chunk's prediction reaches
+(``reach.LowEdges``)."""
 from __future__ import annotations
 
 import os

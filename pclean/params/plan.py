@@ -53,6 +53,11 @@ class Plan:
         return int(self.params["niter"]) > 0
 
     @property
+    def has_model(self) -> bool:
+        """Is a model predicted: iterations make one, a start model is one."""
+        return validate.has_model(self.params)
+
+    @property
     def continues(self) -> bool:
         """A continued clean (calcres=False): from the earlier call's images."""
         return validate.continues(self.params)
@@ -199,7 +204,7 @@ def with_chunks(plan: Plan, nworkers: int, memory_limit_mb: float | None = None)
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
     chunks = chunking.chunk_specs(ranges, plan.workdir, plan.records, plan.cubewide,
-                                  grid.freqs_hz, plan.deconvolves, bool(p["restoration"]),
+                                  grid.freqs_hz, plan.has_model, bool(p["restoration"]),
                                   plan.cubewide.get("model_halo", 2),
                                   plan.cubewide.get("grid_starts"),
                                   plan.cubewide.get("interp_anchors", ()),

@@ -22,14 +22,19 @@ GIB = 2.0**30
 DISK_MARGIN = 1.10
 
 
+def plane_bytes(imsize, nstokes: int) -> int:
+    """One channel of a float32 image product."""
+    nx, ny = (list(np.atleast_1d(imsize)) * 2)[:2]
+    return int(nx) * int(ny) * int(nstokes) * 4
+
+
 def image_bytes(nchan: int, imsize, nstokes: int, deconvolves: bool, restores: bool,
                 pbcor: bool) -> tuple[int, int]:
     """(chunk images, final products) in bytes, at least: every product's planes of float32
     pixels once in the chunks (their halo channels excluded) and once in the final cube; when
     deconvolving, the chunks also keep their model and residual as a minor cycle found them
     (``workers.undo``: a stretch in progress can be undone)."""
-    nx, ny = (list(np.atleast_1d(imsize)) * 2)[:2]
-    plane = int(nx) * int(ny) * int(nstokes) * 4
+    plane = plane_bytes(imsize, nstokes)
     made = [p for p in products.expected(deconvolves, restores, pbcor, False) if p != "sumwt"]
     total = len(made) * nchan * plane
     undo = (2 if deconvolves else 0) * nchan * plane
@@ -51,6 +56,8 @@ def check_disk(p: dict, nchan: int, nstokes: int, workdir: str, deconvolves: boo
     restores = deconvolves and bool(p["restoration"])
     chunks, final = image_bytes(nchan, p["imsize"], nstokes, deconvolves, restores,
                                 bool(p["pbcor"]))
+    if any(str(m).strip() for m in np.atleast_1d(p["startmodel"] or "")):
+        chunks += nchan * plane_bytes(p["imsize"], nstokes)  # the start model on the cube's grid
     where = {}
     for label, path, need in (("workdir", _existing(workdir), chunks),
                               ("imagename", _existing(os.path.dirname(p["imagename"])), final)):

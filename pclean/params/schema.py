@@ -118,13 +118,11 @@ PARALLEL_PARAMS = (
 UNSUPPORTED = {
     "interactive": (lambda v: not v, "interactive cleaning needs one serial viewer"),
     "outlierfile": (lambda v: not v, "outlier fields are not chunked yet"),
-    "startmodel": (lambda v: not v, "a start model would have to be split by channel"),
     "psfphasecenter": (lambda v: not v, "a separate PSF phase centre is not supported"),
     "facets": (lambda v: v == 1, "faceted imaging is serial in CASA too"),
     "gridder": UNSUPPORTED_GRIDDER,
     "usemask": (lambda v: v in ("user", "pb"), "auto-multithresh is not chunked yet"),
     "deconvolver": (lambda v: v != "mtmfs", "tclean does not support mtmfs cubes either"),
-    "savemodel": (lambda v: v == "none", "chunks would write MODEL_DATA concurrently"),
 }
 
 

@@ -110,6 +110,10 @@ def _absolute_paths(p: dict) -> None:
     for name in ("vptable", "cfcache"):
         if p[name]:
             p[name] = os.path.abspath(p[name])
+    if isinstance(p["startmodel"], (list, tuple)):
+        p["startmodel"] = [os.path.abspath(m) if str(m).strip() else m for m in p["startmodel"]]
+    elif str(p["startmodel"]).strip():
+        p["startmodel"] = os.path.abspath(p["startmodel"])
     masks = p["mask"] if isinstance(p["mask"], list) else [p["mask"]]
     masks = [os.path.abspath(m) if m and os.path.exists(m) else m for m in masks]
     p["mask"] = masks if isinstance(p["mask"], list) else masks[0]
@@ -149,6 +153,7 @@ def _check_cube(p: dict) -> None:
         if int(p["npixels"]) != 0:
             raise ParameterError("weighting='briggsbwtaper' needs npixels=0")
     refusals.check_call(p)
+    _check_start_model(p)
     if continues(p):
         _check_continuation(p)
     else:
@@ -158,6 +163,44 @@ def _check_cube(p: dict) -> None:
                                  "calcpsf=False and calcres=False. Run serial tclean "
                                  "(casatasks.tclean) for this call.")
         _check_outputs(p)
+
+
+def start_models(p: dict) -> list[str]:
+    """The start model images named (tclean takes a name or a list)."""
+    return [str(m) for m in np.atleast_1d(p["startmodel"] or "") if str(m).strip()]
+
+
+def has_start_model(p: dict) -> bool:
+    return bool(start_models(p))
+
+
+def has_model(p: dict) -> bool:
+    """Is there a model to predict: iterations make one, a start model is one."""
+    return int(p["niter"]) > 0 or has_start_model(p)
+
+
+def _check_start_model(p: dict) -> None:
+    """One start model that is an image, and no model of this imagename beside it (what
+    serial tclean refuses too)."""
+    names = start_models(p)
+    if len(names) > 1:
+        raise ParameterError(f"startmodel: {len(names)} images given; tclean takes one start "
+                             "model (a list of several only for deconvolver='mtmfs'): merge "
+                             "them first")
+    if not names:
+        return
+    if not os.path.exists(os.path.join(names[0], "table.dat")):
+        # serial tclean goes on without a start model (it logs "Starting model image ... does
+        # not exist. No initial prediction will be done"): a mistyped name would be lost
+        raise ParameterError(f"startmodel: {names[0]!r} is not a CASA image (no such table); "
+                             "serial tclean would image without a start model")
+    model = f"{p['imagename']}.model"
+    if os.path.exists(model):
+        # as tclean's image parameters refuse it (SynthesisParamsImage, measured: "Model ...
+        # exists, but a starting model of ... is also being requested")
+        raise ParameterError(f"startmodel: {model} exists and startmodel={names[0]!r} is given "
+                             "as well; tclean refuses this too. Set startmodel='' to continue "
+                             "from the existing model, or delete it to start from the new one")
 
 
 def continues(p: dict) -> bool:

@@ -13,6 +13,8 @@
     <root>/worker-<pid>/            a worker process's current directory (CASA scratch tables)
     <root>/density/img.gridwt       the shared weight density (kept as <imagename>.gridwt)
     <root>/serial-pb.vptable        serial's primary-beam model, pinned
+    <root>/startmodel/img.model     the start model on the cube's grid, as serial's .model starts
+    <root>/savemodel/img.model      the final model, predicted into the MS (``savemodel``)
     <root>/unfinished/              what a failed gather had written (never the user's directory)
 
 It must be on a file system every worker sees. Nothing here is the user's: it is created new,
@@ -60,6 +62,16 @@ class WorkDir:
         return os.path.join(self.root, "density", "img")
 
     @property
+    def startmodel(self) -> str:
+        """Image prefix for the start model on the cube's grid (CASA writes <prefix>.model)."""
+        return os.path.join(self.root, "startmodel", "img")
+
+    @property
+    def savemodel(self) -> str:
+        """Image prefix of the final model the MS's model is predicted from."""
+        return os.path.join(self.root, "savemodel", "img")
+
+    @property
     def vptable(self) -> str:
         return os.path.join(self.root, "serial-pb.vptable")
 
@@ -95,7 +107,7 @@ class WorkDir:
         """Make the root and its parts (the root may be an emptied one, ``params.resume``)."""
         os.makedirs(self.root, exist_ok=True)
         for sub in (self.logs, os.path.dirname(self.halo_plane(0)),
-                    os.path.dirname(self.density)):
+                    os.path.dirname(self.density), os.path.dirname(self.startmodel)):
             os.makedirs(sub, exist_ok=True)
 
     def remove(self) -> None:

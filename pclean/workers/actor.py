@@ -34,7 +34,7 @@ from pclean.params.chunking import ChunkSpec
 from pclean.params.cubewide import ChunkHooks
 from pclean.params.gridders import family
 from pclean.params.imager import full_imager
-from pclean.workers import planes, psf
+from pclean.workers import planes, psf, start
 from pclean.workers.undo import Undo
 
 __all__ = ["ChunkImager", "peak_rss_mb"]
@@ -83,8 +83,8 @@ class ChunkImager:
             self._roll_back(resume)
         ct = casa.tools()
         os.makedirs(spec.dir, exist_ok=True)
-        if spec.continues and not resumed:
-            self._start_from_cube()
+        if not resumed:
+            start.images(spec)
         # CASA quirk: BriggsCubeWeightor writes a transient table IMAGING_WEIGHT_<rows>_<times>_
         # <weighting>... into the *current directory*, named without the channels; two workers
         # in one directory collide on it ("RegularFile::move error ... table.dat_tmp"). Each
@@ -132,21 +132,6 @@ class ChunkImager:
                 self.init_minor()
                 self.setup_mask()
                 self.init_minor()
-
-    def _start_from_cube(self) -> None:
-        """A continued clean: the chunk's channels of the earlier call's images, as its own
-        images (and, with halo channels, its gridded sub-cube's), which the tools then open
-        as serial tclean's open the whole cube's (restart)."""
-        spec = self.spec
-        for f in spec.fields:
-            cube = spec.records.impars[f]["imagename"]
-            for product in ("psf", "residual", "model", "mask", "pb", "sumwt", "weight"):
-                if os.path.isdir(f"{cube}.{product}"):
-                    planes.copy_planes(f"{cube}.{product}", spec.first, spec.nchan,
-                                       f"{spec.imagename(f)}.{product}")
-                    if spec.has_halo and product not in ("model", "mask"):
-                        planes.copy_planes(f"{cube}.{product}", spec.img_first,
-                                           spec.img_nchan, f"{spec.grid_imagename(f)}.{product}")
 
     def _roll_back(self, resume: dict) -> None:
         """The chunk's images as they were after ``resume["stretches"]`` stretches: undo the
@@ -200,9 +185,15 @@ class ChunkImager:
             planes.ensure_like(grid, f"{spec.grid_imagename(f)}.psf", unit="Jy/pixel")
             planes.put_planes(grid, spec.halo_before, planes.read_planes(own))
             for field, plane, path in spec.halo_inputs:
-                found = planes.latest(path, self.minor_done) if field == f else None
-                if found:  # no neighbour model yet: zeros
+                if field != f:
+                    continue
+                found = planes.latest(path, self.minor_done)
+                if found:
                     planes.put_planes(grid, plane, planes.load(found))
+                elif spec.start_model and f == "0":  # the neighbour's model is still it
+                    planes.put_planes(grid, plane, planes.read_planes(
+                        spec.start_model, spec.img_first + plane, 1))
+                # else no neighbour model yet: zeros
 
     def _share_model(self, cycle: int) -> None:
         """After minor cycle ``cycle``: leave the model planes the neighbours' prediction
@@ -338,13 +329,15 @@ class ChunkImager:
         self._own("sumwt")
         for f in self.spec.fields:
             model, sumwt = f"{self.spec.imagename(f)}.model", f"{self.spec.imagename(f)}.sumwt"
-            if os.path.isdir(model) and self.spec.cube_nchan > 1:
+            if os.path.isdir(model) and self.spec.cube_nchan > 1 and not self.spec.start_model:
                 # CASA quirk: a 1-channel deconvolver makes its model without the imager's
                 # 'useweightimage' miscinfo key, which serial's model of a multi-channel cube
                 # (and every other chunk's, made by a cube deconvolver) has. Serial's model
                 # of a 1-channel cube is made by that same 1-channel deconvolver (its
                 # residual has one plane, so no executeCubeMinorCycle): it lacks the key too
-                # (measured, seed 2013; with or without iterations)
+                # (measured, seed 2013; with or without iterations). Serial's model made from
+                # a start model is made by the imager's definition, before the key is set:
+                # it has none either (measured)
                 planes.add_miscinfo(model, planes.miscinfo(sumwt))
 
     def run(self, calls: list[tuple]) -> list:

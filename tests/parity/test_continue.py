@@ -13,21 +13,10 @@ import pytest
 from conftest import IMAGING, call_nowhere
 from oracle import assert_cube_equal, assert_summary_equal, run_serial
 from pclean import ParameterError, pclean
-from pclean.sim.simulate import SimSpec, simulate
 
 FIRST = dict(niter=60, cycleniter=5, threshold="0mJy")
 SECOND = dict(niter=150, cycleniter=8, threshold="0mJy", calcpsf=False, calcres=False)
 ALMA_IMAGING = dict(specmode="cube", imsize=64, cell="0.5arcsec", pblimit=0.2)
-
-
-@pytest.fixture(scope="module")
-def ms_alma(data_dir):
-    # a compact ALMA configuration at 100 GHz, sources inside its 60" primary beam
-    spec = SimSpec(nchan=10, freq_start_hz=100e9, chan_width_hz=4e6, config="alma.cycle10.1.cfg",
-                   direction=("J2000", "12h00m00s", "-23d00m00s"), hours=0.5,
-                   integration_s=60.0, sources=[(0.0, 0.0, 1.0, 0.0), (6.0, -4.0, 0.5, 1.0),
-                                                (-8.0, 3.0, 0.3, -1.0)])
-    return simulate(str(data_dir / "alma.ms"), spec)
 
 
 ARRAYS = {"vla": ("ms_lsrk", dict(IMAGING, weighting="briggs", robust=0.5), [None, [5, 7], 1]),
