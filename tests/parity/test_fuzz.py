@@ -2,7 +2,9 @@
 benchmarks/fuzz.py): random data and tclean calls, serial tclean against pclean.
 
 The seeds are a fixed range, not chosen: whatever they draw must pass. Seeds the long runs found
-failing are kept below as regressions, with what they exercise.
+failing are kept below as regressions, with what they exercise. The range is what the suite's
+25 minutes afford (10 seeds, about 25 s each); the long run draws the next ones
+(``benchmarks/fuzz.py --first 10``) and thousands more.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 
 import fuzzing
 
-CI_SEEDS = range(0, 16)
+CI_SEEDS = range(0, 10)
 
 # seeds a long run found failing (each fixed since), with the case they draw
 REGRESSIONS = {
