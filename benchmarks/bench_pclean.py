@@ -137,15 +137,22 @@ def max_difference(test_prefix: str, ref_prefix: str) -> dict:
             "passed": report.passed, "failures": report.failures()}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
+def cube_arguments(description: str, out: str) -> argparse.ArgumentParser:
+    """The benchmarks' common options: the cube (channels, pixels), the workers, where the MS
+    and the images go, and the JSON written."""
+    ap = argparse.ArgumentParser(description=description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nchan", type=int, default=256)
     ap.add_argument("--imsize", type=int, default=256)
     ap.add_argument("--nworkers", type=int, default=2)
-    ap.add_argument("--weightings", default="briggs,briggsbwtaper")
     ap.add_argument("--workdir", default=None)
-    ap.add_argument("--out", default="benchmarks/results.json")
+    ap.add_argument("--out", default=out)
+    return ap
+
+
+def main() -> int:
+    ap = cube_arguments(__doc__, "benchmarks/results.json")
+    ap.add_argument("--weightings", default="briggs,briggsbwtaper")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run serial and pclean this many times each, alternating, and use the "
                          "fastest of each (as the ceiling uses the fastest of its rounds)")

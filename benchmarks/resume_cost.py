@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from bench_pclean import bench_ms, imaging_params  # noqa: E402
+from bench_pclean import bench_ms, cube_arguments, imaging_params  # noqa: E402
 
 
 def child(params: dict) -> dict:
@@ -83,13 +83,7 @@ def identical(a: str, b: str) -> bool:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--nchan", type=int, default=256)
-    ap.add_argument("--imsize", type=int, default=256)
-    ap.add_argument("--nworkers", type=int, default=2)
-    ap.add_argument("--workdir", default=None)
-    ap.add_argument("--out", default="benchmarks/resume.json")
+    ap = cube_arguments(__doc__, "benchmarks/resume.json")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ns = ap.parse_args()
     if ns.child:

@@ -151,7 +151,7 @@ def _run_cube(p: dict, timings: dict, t_start: float) -> dict:
             _notify(shown, progress.Phase("gather"))
             if plan.resumed:
                 gather.recover(plan)
-            written = gather.gather(plan, client, workers)
+            written = gather.gather(plan, client, workers, timings)
             timings["gather"] = time.time() - t0
             _notify(shown, progress.Phase("done"))
         failed = False

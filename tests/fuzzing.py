@@ -3,13 +3,15 @@
 A case is a seed. From it: a dataset (``pclean.simdata.draw``: array, band, frames, spws,
 polarizations, fields, snapshots, dropped integrations, flags), then the tclean call a user
 might make on it (selections, the channel grid, frames, interpolation, Stokes, weighting,
-deconvolution and stopping, masks, restoring beam) and, once serial tclean has said how many
-channels the cube has, a chunk plan (random sizes, 1-channel chunks anywhere). Serial tclean is
-called as a user calls it; pclean with the same parameters. A case passes when
+deconvolution and stopping, masks, restoring beam, saving the model into the MS) and, once
+serial tclean has said how many channels the cube has, a chunk plan (random sizes, 1-channel
+chunks anywhere). Serial tclean is called as a user calls it; pclean with the same parameters,
+each on its own copy of the MSs when it saves the model. A case passes when
 
 * both made the same products, equal by ``oracle.compare_cube`` (1e-5 of peak per channel and
   product, beams 1e-6, coordinates, masks, metadata), with the same iterdone, nmajordone,
-  stopcode and minor-cycle summary ("equal"); or
+  stopcode and minor-cycle summary, and the same model saved in the MS
+  (``oracle.saved_model_problems``) ("equal"); or
 * pclean refused the call before any worker started (a ParameterError saying why, "rejected");
   or both refused it ("both-failed").
 
@@ -36,7 +38,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from oracle import compare_cube, run_serial, summary_problems  # noqa: E402
+from oracle import (compare_cube, run_serial, saved_model_problems,  # noqa: E402
+                    summary_problems)
 
 from pclean import casa  # noqa: E402
 from pclean.sim import data as simdata  # noqa: E402
@@ -205,6 +208,15 @@ def draw_call(rng, spec: simdata.DataSpec, info: dict) -> dict:
     return p
 
 
+def draw_savemodel(seed: int) -> dict:
+    """``savemodel`` for a case, from a generator of its own: the other draws of a seed (and
+    so the regression seeds' cases) are as they were before it was drawn."""
+    rng = np.random.default_rng([seed, 1])
+    if rng.random() < 0.15:
+        return {"savemodel": _choice(rng, ["modelcolumn", "virtual"])}
+    return {}
+
+
 def draw_chunks(rng, nchan: int):
     """A chunk plan for a cube of ``nchan`` channels: the default, a size, or random sizes with
     1-channel chunks anywhere."""
@@ -251,16 +263,21 @@ def run_case(seed: int, root: str, cluster=None, cache_dir: str | None = None,
     t0 = time.time()
     vis = simdata.build_cached(spec, cache_dir)
     call = draw_call(rng, spec, ms_info(vis))
+    call.update(draw_savemodel(seed))
     for key, value in (overrides or {}).items():
         call.pop(key) if value is None else call.update({key: value})
-    vis = vis[0] if len(vis) == 1 else vis
     result = {"seed": seed, "params": call, "data": simdata.describe(spec)
               if hasattr(simdata, "describe") else spec.config}
     os.makedirs(root, exist_ok=True)
     ref, test = os.path.join(root, "ref"), os.path.join(root, "pc")
+    ref_vis = test_vis = vis
+    if call.get("savemodel", "none") != "none":  # each run writes its own copy of the MSs
+        ref_vis, test_vis = ([shutil.copytree(v, os.path.join(root, f"ms-{who}", os.path.basename(
+            v))) for v in vis] for who in ("ref", "pc"))
+    vis, ref_vis, test_vis = (v[0] if len(v) == 1 else v for v in (vis, ref_vis, test_vis))
     t1 = time.time()
     try:
-        ref_summary = run_serial(vis, ref, call)
+        ref_summary = run_serial(ref_vis, ref, call)
         ref_error = None if ref_summary is not None or _nchan(ref) else "tclean returned None"
     except RuntimeError as exc:  # tclean refused the call (or died)
         ref_summary, ref_error = None, str(exc)
@@ -272,7 +289,7 @@ def run_case(seed: int, root: str, cluster=None, cache_dir: str | None = None,
     result.update(chunks=chunks, nchan=nchan, tclean_error=ref_error)
     t1 = time.time()
     try:
-        got = pclean(vis=vis, imagename=test, cluster=cluster, chanchunk=chunks, **call)
+        got = pclean(vis=test_vis, imagename=test, cluster=cluster, chanchunk=chunks, **call)
         error = None
     except ParameterError as exc:
         got, error = None, ("rejected", str(exc))
@@ -290,6 +307,9 @@ def run_case(seed: int, root: str, cluster=None, cache_dir: str | None = None,
     else:
         problems, worst = compare_cube(test, ref)
         problems += summary_problems(got, ref_summary)
+        if ref_vis is not vis:
+            for t_ms, r_ms in zip(np.atleast_1d(test_vis), np.atleast_1d(ref_vis)):
+                problems += saved_model_problems(str(t_ms), str(r_ms))
         result.update(status="differs" if problems else "equal", worst=worst,
                       message="; ".join(problems[:6]))
     result["total_s"] = time.time() - t0

@@ -43,9 +43,10 @@ def plan_for(plan) -> gatherplan.GatherPlan:
                            plan.grid.nstokes)
 
 
-def gather(plan, client, workers: list[str]) -> list[str]:
+def gather(plan, client, workers: list[str], timings: dict | None = None) -> list[str]:
     """Write every final product of ``plan``; their paths (the chunks' and the cube's). They
-    appear together when all are complete, or not at all (``staging``)."""
+    appear together when all are complete, or not at all (``staging``). ``timings`` gets the
+    seconds the model took to save into the MS (``savemodel``), when it is saved."""
     gplan = plan_for(plan)
     cube = finalize.cube_products(plan)
     outputs = gplan.outputs + list(cube)
@@ -57,7 +58,11 @@ def gather(plan, client, workers: list[str]) -> list[str]:
         for out, path in cube.items():
             stage.move_in(path, out)
         if plan.params["savemodel"] != "none":  # from the whole final model, before it appears
-            savemodel.save(plan, stage.path(f"{plan.outputs()['0']}.model"))
+            prefix = plan.outputs()["0"]
+            seconds = savemodel.save(plan, stage.path(f"{prefix}.model"),
+                                     stage.path(f"{prefix}.residual"))
+            if timings is not None:
+                timings["savemodel"] = seconds
         return stage.commit()
     except BaseException as exc:
         stage.abort()

@@ -71,6 +71,13 @@ def records(p: dict, writes_model: bool = False) -> ImagingRecords:
     selection writes the model into the MS in its last major cycle, and a chunk's would write
     its channels from several processes at once."""
     ip = imager_parameters(p)
+    if writes_model:
+        # CASA quirk: with nsigma, auto-multithresh or interactive, casatasks selects the data
+        # read-only for the clean and saves the model in a separate predict after it, its
+        # selection reset first (ImagerParameters.resetParameters, as task_tclean calls it);
+        # without the reset the predict writes nothing (measured, fuzz seed 1093: nsigma=5,
+        # serial's MODEL_DATA written, pclean's as it was)
+        ip.resetParameters()
     impars, decpars, selpars = ip.getImagePars(), ip.getDecPars(), ip.getSelPars()
     for rec in (*impars.values(), *decpars.values()):
         if "startmodel" in rec:

@@ -24,7 +24,19 @@ REGRESSIONS = {
           "too few (4.4e-3 of the residual's peak)",
     1028: "cubic interpolation on a 2-channel cube: serial fails, pclean failed after starting; "
           "now refused up front",
-    1047: "restoringbeam='common' with a mask: the common-beam restore was refused by CASA",
+    1047: "restoringbeam='common' with a mask: the common-beam restore was refused by CASA; "
+          "with savemodel (drawn since): a cube from data channel 5, whose MODEL_DATA below "
+          "it serial leaves as it was (CASA's predict alone wrote zeros there)",
+    1063: "savemodel with niter=0 and no start model: serial's major cycle writes the empty "
+          "model into the image's channels, zeros, and leaves the others as they were",
+    1141: "savemodel, field 1 all flagged at its last three times: serial's major cycle "
+          "skips those buffers and leaves their model column as it was (predictmodel wrote "
+          "zeros)",
+    1177: "savemodel='virtual' with outframe BARY, the MS simulated in the same process: "
+          "the record's frequencies are ulps apart (frame-conversion state), compared to "
+          "1e-10",
+    1093: "savemodel with nsigma: casatasks cleans read-only and saves the model after, with "
+          "its selection reset; the predict without the reset wrote nothing",
     1054: "restoringbeam='common': the common beam's angle in serial's units (radians)",
     1065: "cubic interpolation of 3 selected data channels: refused up front, as serial fails",
     1098: "a 1-channel optical-velocity cube (a tabular axis without increment): planning "
